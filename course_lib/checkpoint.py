@@ -1,0 +1,44 @@
+"""Saving and loading weights safely: atomic writes, sha256 checks, ``weights_only=True`` loads."""
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+
+def sha256_of(path):
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_atomic(obj, path):
+    """torch.save to a temporary file in the same folder, then rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checked(path, sha256=None, map_location="cpu"):
+    """torch.load with weights_only=True, after checking the file's sha256 when one is given."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights file at {path}; train one with "
+                                "`python -m course_lib train --out PATH` or check the path")
+    if sha256 is not None:
+        actual = sha256_of(path)
+        if actual != sha256:
+            raise ValueError(f"{path} has sha256 {actual}, expected {sha256}: the file is damaged or was "
+                             "replaced; restore it with `git checkout -- data/weights` or retrain it")
+    return torch.load(path, map_location=map_location, weights_only=True)

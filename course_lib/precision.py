@@ -1,0 +1,58 @@
+"""The fast path: which numeric precision the network runs in, and the context that applies it.
+
+The model code stays plain fp32; samplers and the trainer enter `inference_context` or
+`training_autocast`, which turn on bf16 autocast (and channels_last memory) where the hardware
+makes it fast: CPUs with AVX512-BF16 or AMX, and CUDA GPUs (bf16, or fp16 where bf16 is missing).
+Elsewhere "auto" means fp32. Schedule arithmetic never runs in reduced precision.
+"""
+import contextlib
+
+import torch
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def cpu_has_fast_bf16():
+    """True on CPUs whose matrix units run bf16 natively (AMX tiles or AVX512-BF16)."""
+    return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+
+
+def resolve_precision(precision, device):
+    """Turn "auto" into the fastest precision that keeps quality on `device`; check the others."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    device = torch.device(device)
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if device.type == "cpu" and cpu_has_fast_bf16():
+        return "bf16"
+    return "fp32"
+
+
+def _autocast(device, precision):
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=_DTYPES[precision])
+
+
+def prepare_input(x, precision):
+    """Images in the memory layout the fast path wants (channels_last); unchanged in fp32."""
+    return x if precision == "fp32" else x.contiguous(memory_format=torch.channels_last)
+
+
+@contextlib.contextmanager
+def inference_context(model, device, precision="auto"):
+    """inference_mode plus, on the fast path, autocast and a channels_last model. Yields the precision."""
+    precision = resolve_precision(precision, device)
+    if precision != "fp32":
+        model.to(memory_format=torch.channels_last)
+    with torch.inference_mode(), _autocast(device, precision):
+        yield precision
+
+
+def training_autocast(device, precision):
+    """Autocast for the forward pass and loss of one training step (already resolved precision)."""
+    return _autocast(device, precision)

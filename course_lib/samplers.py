@@ -1,0 +1,247 @@
+"""Reverse-process samplers: DDPM, DDIM and DPM-Solver++ (2M), with classifier-free guidance.
+
+| code            | paper symbol                                  |
+|-----------------|-----------------------------------------------|
+| ``alpha_bars``  | ᾱ_t (cumulative product of 1 - β)            |
+| ``eps``         | ε_θ(x_t, t, c), the network's noise estimate  |
+| ``x0_hat``      | x̂_0 = (x_t − sqrt(1 − ᾱ_t) ε) / sqrt(ᾱ_t)     |
+| ``eta``         | η, DDIM's stochasticity (0: deterministic)    |
+| ``guidance``    | w in ε = (1 + w) ε(x, c) − w ε(x, ∅)          |
+| ``t``, ``t_prev`` | integer steps, T ≥ t > t_prev ≥ 0           |
+
+All step arithmetic runs in float32, whatever precision the network ran in.
+"""
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from .model import check_context
+from .precision import inference_context, prepare_input
+
+
+@dataclass
+class SampleResult:
+    """Output of a sampling loop. ``frames``/``x0_frames``: (F, n, C, H, W) at ``frame_steps``."""
+    images: torch.Tensor
+    timesteps: list
+    seconds: float
+    frames: torch.Tensor | None = None
+    x0_frames: torch.Tensor | None = None
+    frame_steps: list = field(default_factory=list)
+
+
+def _ab(sched, t, like):
+    """ᾱ at integer steps t, shaped to broadcast against images `like`."""
+    t = torch.as_tensor(t, device=sched.alpha_bars.device).long().reshape(-1)
+    return sched.alpha_bars[t].to(like.device).view(-1, 1, 1, 1)  # (B or 1, 1, 1, 1)
+
+
+def predict_x0(sched, x_t, t, eps):
+    """x̂_0 = (x_t − sqrt(1 − ᾱ_t) ε) / sqrt(ᾱ_t)   (DDPM eq. 15 / DDIM eq. 9)."""
+    ab = _ab(sched, t, x_t)
+    return (x_t - (1 - ab).sqrt() * eps) / ab.sqrt()
+
+
+def ddpm_step(sched, x_t, t, eps, noise, t_prev=None):
+    """One ancestral step x_t -> x_{t_prev} with σ_t² = β_t (DDPM Algorithm 2, "fixed large").
+
+    The mean is DDPM eq. 7, the posterior mean given x̂_0, which equals eq. 11's
+    (x_t − β_t / sqrt(1 − ᾱ_t) · ε) / sqrt(α_t):
+        μ = sqrt(ᾱ_prev) β_t / (1 − ᾱ_t) · x̂_0 + sqrt(α_t) (1 − ᾱ_prev) / (1 − ᾱ_t) · x_t,
+    with α_t = ᾱ_t / ᾱ_prev so that jumps t -> t_prev < t − 1 work too. x_prev = μ + sqrt(β_t) z,
+    and no noise is added on the step into t = 0.
+    """
+    t = int(t)
+    t_prev = t - 1 if t_prev is None else int(t_prev)
+    ab_t, ab_prev = sched.alpha_bars[t], sched.alpha_bars[t_prev]
+    alpha = ab_t / ab_prev
+    beta = 1 - alpha
+    x0_hat = (x_t - (1 - ab_t).sqrt() * eps) / ab_t.sqrt()
+    mean = (ab_prev.sqrt() * beta / (1 - ab_t)) * x0_hat + (alpha.sqrt() * (1 - ab_prev) / (1 - ab_t)) * x_t
+    if t_prev == 0 or noise is None:
+        return mean
+    return mean + beta.sqrt() * noise
+
+
+def ddim_step(sched, x_t, t, t_prev, eps, eta=0.0, noise=None):
+    """One DDIM step (DDIM eq. 12):
+
+    x_prev = sqrt(ᾱ_prev) x̂_0 + sqrt(1 − ᾱ_prev − σ²) ε + σ z,
+    σ = η · sqrt((1 − ᾱ_prev) / (1 − ᾱ_t)) · sqrt(1 − ᾱ_t / ᾱ_prev)    (DDIM eq. 16).
+    """
+    _check_eta(eta)
+    ab_t, ab_prev = sched.alpha_bars[int(t)], sched.alpha_bars[int(t_prev)]
+    x0_hat = (x_t - (1 - ab_t).sqrt() * eps) / ab_t.sqrt()
+    sigma = eta * ((1 - ab_prev) / (1 - ab_t) * (1 - ab_t / ab_prev)).sqrt()
+    x_prev = ab_prev.sqrt() * x0_hat + (1 - ab_prev - sigma ** 2).clamp(min=0).sqrt() * eps
+    if eta == 0 or int(t_prev) == 0:  # σ = 0: nothing to add
+        return x_prev
+    if noise is None:
+        raise ValueError("ddim_step with eta > 0 needs noise: pass noise=torch.randn_like(x_t)")
+    return x_prev + sigma * noise
+
+
+def _dpm_coefficients(sched, t):
+    """α_t = sqrt(ᾱ_t), σ_t = sqrt(1 − ᾱ_t), the half-log-SNR λ_t = log(α_t / σ_t)."""
+    ab = sched.alpha_bars[int(t)].double()
+    return ab.sqrt(), (1 - ab).sqrt()
+
+
+def dpm_solver_step(sched, x_t, t, t_prev, x0_hat, prev=None):
+    """One DPM-Solver++(2M) step in data prediction (Lu et al. 2022, Algorithm 2, midpoint form).
+
+    x_prev = (σ_prev/σ_t) x_t + α_prev (1 − e^{−h}) D, h = λ_prev − λ_t, with D = x̂_0 (first order)
+    or D = x̂_0 + (x̂_0 − x̂_0') / (2 r), r = h' / h, using `prev` = (t', x̂_0') from the last step.
+    The step into t_prev = 0 (σ = 0) is first order and returns x̂_0.
+    """
+    a_t, s_t = _dpm_coefficients(sched, t)
+    a_p, s_p = _dpm_coefficients(sched, t_prev)
+    exp_neg_h = (s_p * a_t) / (a_p * s_t)  # e^{-h}, finite even when σ_prev = 0
+    d = x0_hat
+    if prev is not None and t_prev > 0:
+        t_last, x0_last = prev
+        a_l, s_l = _dpm_coefficients(sched, t_last)
+        h = torch.log(a_p / s_p) - torch.log(a_t / s_t)
+        h_last = torch.log(a_t / s_t) - torch.log(a_l / s_l)
+        d = x0_hat + (x0_hat - x0_last) * float(h / h_last) / 2  # (1/(2r)) (D0 − D1), r = h'/h
+    return float(s_p / s_t) * x_t + float(a_p * (1 - exp_neg_h)) * d
+
+
+def sampling_timesteps(sched, steps):
+    """`steps` distinct descending steps evenly spaced from T ("trailing"), then the final 0.
+
+    t_i = round(T (steps − i) / steps) for i = 0..steps−1, e.g. 10 steps at T = 500:
+    [500, 450, ..., 50, 0]. Rounding is half-to-even, as numpy and diffusers do.
+    """
+    _check_steps(steps, sched.timesteps)
+    T = sched.timesteps
+    return [round(T * (steps - i) / steps) for i in range(steps)] + [0]
+
+
+def _check_steps(steps, T):
+    if isinstance(steps, bool) or not isinstance(steps, int):
+        raise ValueError(f"steps must be an integer from 1 to {T}, got {steps!r}")
+    if not 1 <= steps <= T:
+        raise ValueError(f"steps must be from 1 to {T} (the schedule's T), got {steps}; "
+                         f"DDPM uses all {T}, DDIM looks good with 25 to 50")
+
+
+def _check_eta(eta):
+    if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not 0 <= eta <= 1:
+        raise ValueError(f"eta must be a number in [0, 1] (0: deterministic DDIM, 1: DDPM-like), got {eta!r}")
+
+
+def _check_guidance(guidance):
+    if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not guidance >= 0:
+        raise ValueError(f"guidance must be a number >= 0 (0: no guidance; 1 to 3 is typical), got {guidance!r}")
+
+
+def guided_eps(model, x, t_frac, context, guidance):
+    """ε = (1 + w) ε(x, c) − w ε(x, ∅), both halves in one batched forward pass."""
+    if guidance == 0 or context is None:
+        return model(x, t_frac, context).float()
+    n = x.shape[0]
+    both = model(torch.cat([x, x]), torch.cat([t_frac, t_frac]),
+                 torch.cat([context, torch.zeros_like(context)])).float()  # (2n, C, H, W)
+    eps_c, eps_null = both[:n], both[n:]
+    return (1 + guidance) * eps_c - guidance * eps_null
+
+
+class _EvalMode:
+    """Put a model in eval mode for the duration of a `with` block, then restore its mode."""
+
+    def __init__(self, model):
+        self.model, self.was_training = model, model.training
+
+    def __enter__(self):
+        self.model.eval()
+
+    def __exit__(self, *exc):
+        self.model.train(self.was_training)
+
+
+def _sample(model, sched, n, steps, update, *, context, guidance, generator, x_T, record_every,
+            precision, needs_noise):
+    """The loop shared by all samplers: draw x_T, then x <- update(x, t, t_prev, eps) per step."""
+    _check_guidance(guidance)
+    if isinstance(record_every, bool) or not isinstance(record_every, int) or record_every < 0:
+        raise ValueError(f"record_every must be an integer >= 0 (0 keeps no frames), got {record_every!r}")
+    timesteps = sampling_timesteps(sched, steps)
+    device = sched.alpha_bars.device
+    shape = (n, model.in_channels, model.height, model.height)
+    if x_T is None:
+        x = torch.randn(shape, generator=generator).to(device)  # drawn on the CPU: same on every device
+    else:
+        if tuple(x_T.shape) != shape:
+            raise ValueError(f"x_T must have shape {shape} for n={n}, got {tuple(x_T.shape)}")
+        x = x_T.float().to(device)
+    if context is not None:
+        context = check_context(context, n, model.n_cfeat).to(device)
+    frames, x0_frames, frame_steps = [], [], []
+    start = time.perf_counter()
+    with _EvalMode(model), inference_context(model, device, precision) as precision:
+        for i, (t, t_prev) in enumerate(zip(timesteps[:-1], timesteps[1:])):
+            t_frac = torch.full((n,), t / sched.timesteps, device=device)
+            eps = guided_eps(model, prepare_input(x, precision), t_frac, context, guidance)
+            noise = torch.randn(shape, generator=generator).to(device) if needs_noise and t_prev > 0 else None
+            x_new = update(x, t, t_prev, eps, noise)
+            if record_every and (i % record_every == 0 or t_prev == 0):
+                frames.append(x.cpu())
+                x0_frames.append(predict_x0(sched, x, t, eps).clamp(-1, 1).cpu())
+                frame_steps.append(t)
+            x = x_new
+    seconds = time.perf_counter() - start
+    result = SampleResult(images=x.cpu(), timesteps=timesteps, seconds=seconds)
+    if record_every:
+        frames.append(x.cpu())
+        x0_frames.append(x.cpu())
+        result.frames = torch.stack(frames)  # (F, n, C, H, W)
+        result.x0_frames = torch.stack(x0_frames)  # (F, n, C, H, W)
+        result.frame_steps = frame_steps + [0]
+    return result
+
+
+def sample_ddpm(model, sched, n=16, steps=None, context=None, guidance=0.0, generator=None, x_T=None,
+                record_every=0, precision="auto", add_noise=True):
+    """Ancestral DDPM sampling (Algorithm 2), all T steps by default.
+
+    ``add_noise=False`` drops the σ_t z term: the course's demonstration of why it is needed.
+    """
+    steps = sched.timesteps if steps is None else steps
+
+    def update(x, t, t_prev, eps, noise):
+        return ddpm_step(sched, x, t, eps, noise, t_prev=t_prev)
+
+    return _sample(model, sched, n, steps, update, context=context, guidance=guidance, generator=generator,
+                   x_T=x_T, record_every=record_every, precision=precision, needs_noise=add_noise)
+
+
+def sample_ddim(model, sched, n=16, steps=25, eta=0.0, context=None, guidance=0.0, generator=None, x_T=None,
+                record_every=0, precision="auto"):
+    """DDIM sampling (eq. 12) on `steps` evenly spaced steps; deterministic given x_T when eta = 0."""
+    _check_eta(eta)
+
+    def update(x, t, t_prev, eps, noise):
+        return ddim_step(sched, x, t, t_prev, eps, eta=eta, noise=noise)
+
+    return _sample(model, sched, n, steps, update, context=context, guidance=guidance, generator=generator,
+                   x_T=x_T, record_every=record_every, precision=precision, needs_noise=eta > 0)
+
+
+def sample_dpm_solver(model, sched, n=16, steps=20, context=None, guidance=0.0, generator=None, x_T=None,
+                      record_every=0, precision="auto"):
+    """DPM-Solver++(2M) sampling: second-order multistep, first order on the first and last steps."""
+    history = []
+
+    def update(x, t, t_prev, eps, noise):
+        x0_hat = predict_x0(sched, x, t, eps)
+        x_prev = dpm_solver_step(sched, x, t, t_prev, x0_hat, prev=history[-1] if history else None)
+        history.append((t, x0_hat))
+        return x_prev
+
+    return _sample(model, sched, n, steps, update, context=context, guidance=guidance, generator=generator,
+                   x_T=x_T, record_every=record_every, precision=precision, needs_noise=False)
+
+
+SAMPLERS = {"ddpm": sample_ddpm, "ddim": sample_ddim, "dpm": sample_dpm_solver}

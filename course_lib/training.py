@@ -1,0 +1,190 @@
+"""Training a network to predict noise (DDPM Algorithm 1), readable top to bottom.
+
+    repeat:  x_0 ~ data,  t ~ Uniform{1..T},  ε ~ N(0, I)
+             x_t = sqrt(ᾱ_t) x_0 + sqrt(1 − ᾱ_t) ε
+             loss = ‖ε − ε_θ(x_t, t/T, c)‖²       (c zeroed with probability `context_dropout`)
+             take a gradient step on loss; update the EMA copy of the weights
+
+All randomness comes from one seeded generator whose state is saved in each checkpoint, and the
+data order of epoch e from a generator seeded by (seed, e): a resumed run repeats the
+uninterrupted one step for step.
+"""
+import copy
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .checkpoint import load_checked, save_atomic
+from .precision import prepare_input, resolve_precision, training_autocast
+
+CHECKPOINT_FORMAT = "course_lib.checkpoint/1"
+
+
+@dataclass
+class TrainConfig:
+    """What to train for and how. Stop at whichever of epochs, max_steps, minutes comes first."""
+    epochs: int | None = 32
+    max_steps: int | None = None
+    minutes: float | None = None
+    batch_size: int = 100
+    lr: float = 1e-3
+    lr_decay: bool = True          # linear decay to 0 over the planned steps, as the course does
+    context_dropout: float = 0.1   # share of samples trained with the null context
+    ema_decay: float = 0.995
+    seed: int = 0
+    checkpoint_every: int = 0      # steps; 0 writes only at the end (if checkpoint_path is set)
+    checkpoint_path: str | None = None
+    precision: str = "auto"
+    progress: bool = True
+
+
+@dataclass
+class TrainResult:
+    """The trained model, its EMA copy (use it for sampling), and the per-step loss history."""
+    model: torch.nn.Module
+    ema_model: torch.nn.Module
+    losses: list = field(default_factory=list)
+    step: int = 0
+    epoch: float = 0.0             # epochs done, fractional
+    seconds: float = 0.0
+    precision: str = "fp32"
+
+
+def _check_config(cfg, n_images):
+    if cfg.epochs is None and cfg.max_steps is None and cfg.minutes is None:
+        raise ValueError("give at least one of epochs, max_steps or minutes so training can stop")
+    for name in ("epochs", "max_steps", "batch_size"):
+        value = getattr(cfg, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if cfg.minutes is not None and not cfg.minutes > 0:
+        raise ValueError(f"minutes must be > 0, got {cfg.minutes!r}")
+    if not 0 <= cfg.context_dropout <= 1:
+        raise ValueError(f"context_dropout must be in [0, 1], got {cfg.context_dropout!r}")
+    if not 0 <= cfg.ema_decay < 1:
+        raise ValueError(f"ema_decay must be in [0, 1), got {cfg.ema_decay!r}")
+    if n_images == 0:
+        raise ValueError("the data set is empty: nothing to train on")
+
+
+def _images_and_labels(data, model):
+    """Accept a SpriteDataset (anything with .images and .labels) or an (images, labels) pair."""
+    images, labels = (data.images, data.labels) if hasattr(data, "images") else data
+    model.check_images(images)
+    if labels is not None and tuple(labels.shape) != (len(images), model.n_cfeat):
+        raise ValueError(f"labels must have shape ({len(images)}, {model.n_cfeat}) to match the images "
+                         f"and the model's n_cfeat, got {tuple(labels.shape)}")
+    return images, labels
+
+
+def _epoch_order(n, seed, epoch):
+    """The data order of one epoch, a function of (seed, epoch) only."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+
+
+@torch.no_grad()
+def _update_ema(ema_model, model, decay):
+    for p_ema, p in zip(ema_model.parameters(), model.parameters()):
+        p_ema.lerp_(p, 1 - decay)  # p_ema = decay p_ema + (1 − decay) p
+    for b_ema, b in zip(ema_model.buffers(), model.buffers()):
+        b_ema.copy_(b)  # BatchNorm statistics are copied, not averaged
+
+
+def noise_prediction_loss(model, sched, x0, context, generator, context_dropout=0.0, precision="fp32"):
+    """One draw of DDPM's simple loss ‖ε − ε_θ(x_t, t/T, c)‖² for a batch x0 (B, C, H, W)."""
+    b, device = x0.shape[0], x0.device
+    t = torch.randint(1, sched.timesteps + 1, (b,), generator=generator).to(device)
+    noise = torch.randn(x0.shape, generator=generator).to(device)
+    if context is not None and context_dropout > 0:
+        keep = (torch.rand(b, generator=generator) >= context_dropout).to(device)
+        context = context * keep[:, None]  # dropped rows become the null context (zeros)
+    x_t = sched.add_noise(x0, t, noise)
+    with training_autocast(device, precision):
+        pred = model(prepare_input(x_t, precision), t / sched.timesteps, context)
+    return F.mse_loss(pred.float(), noise)
+
+
+def _checkpoint(model, ema_model, optimizer, sched, cfg, step, losses, generator):
+    return {"format": CHECKPOINT_FORMAT, "model_config": dict(model.config),
+            "schedule": {"timesteps": sched.timesteps, "kind": sched.kind,
+                         "betas": sched.betas[1:].cpu()},
+            "model": model.state_dict(), "ema": ema_model.state_dict(), "optimizer": optimizer.state_dict(),
+            "step": step, "losses": list(losses), "rng": generator.get_state(), "train_config": asdict(cfg)}
+
+
+def train(model, sched, data, config=None, resume=None, callback=None, **overrides):
+    """Train `model` to predict noise on `data`; returns a TrainResult.
+
+    config: a TrainConfig; keyword overrides (e.g. ``epochs=2``) replace its fields.
+    resume: a checkpoint path written by an earlier run with the same data and config.
+    callback: called as callback(result) at the end of every epoch (for plots and samples).
+    """
+    cfg = TrainConfig(**{**asdict(config or TrainConfig()), **overrides})
+    images, labels = _images_and_labels(data, model)
+    n = len(images)
+    _check_config(cfg, n)
+    device = next(model.parameters()).device
+    sched = sched.to(device)
+    precision = resolve_precision(cfg.precision, device)
+    if precision != "fp32":
+        model.to(memory_format=torch.channels_last)
+    batch = min(cfg.batch_size, n)
+    steps_per_epoch = n // batch
+    limits = [s for s in (cfg.max_steps, cfg.epochs and cfg.epochs * steps_per_epoch) if s]
+    planned = min(limits) if limits else None  # None: only the wall-clock budget stops training
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
+    ema_model = copy.deepcopy(model).eval().requires_grad_(False)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    result = TrainResult(model=model, ema_model=ema_model, precision=precision)
+    if resume is not None:
+        state = load_checked(resume, map_location=device)
+        model.load_state_dict(state["model"])
+        ema_model.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["rng"])
+        result.step, result.losses = state["step"], list(state["losses"])
+
+    def save():
+        if cfg.checkpoint_path:
+            save_atomic(_checkpoint(model, ema_model, optimizer, sched, cfg, result.step, result.losses,
+                                    generator), cfg.checkpoint_path)
+
+    model.train()
+    start = time.perf_counter()
+    bar = tqdm(total=planned, initial=result.step, disable=not cfg.progress, unit="step", desc="training")
+    done = planned is not None and result.step >= planned
+    while not done:
+        epoch, offset = divmod(result.step, steps_per_epoch)
+        order = _epoch_order(n, cfg.seed, epoch)
+        for i in range(offset, steps_per_epoch):
+            idx = order[i * batch:(i + 1) * batch]
+            x0 = images[idx].to(device)
+            context = labels[idx].to(device) if labels is not None else None
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.lr * (1 - result.step / planned) if cfg.lr_decay and planned else cfg.lr
+            loss = noise_prediction_loss(model, sched, x0, context, generator, cfg.context_dropout, precision)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            result.step += 1
+            _update_ema(ema_model, model, min(cfg.ema_decay, (1 + result.step) / (10 + result.step)))
+            result.losses.append(loss.item())
+            bar.update(1)
+            bar.set_postfix(loss=f"{result.losses[-1]:.4f}", refresh=False)
+            if cfg.checkpoint_every and result.step % cfg.checkpoint_every == 0:
+                save()
+            out_of_time = cfg.minutes is not None and time.perf_counter() - start > cfg.minutes * 60
+            done = out_of_time or result.step == planned
+            if done:
+                break
+        result.epoch = result.step / steps_per_epoch
+        result.seconds = time.perf_counter() - start
+        if callback is not None and result.step % steps_per_epoch == 0:
+            callback(result)
+    bar.close()
+    save()
+    return result
