@@ -274,3 +274,23 @@ def _read_sprite(file, size):
     elif side < size:
         image = image.resize((size, size), Image.NEAREST)  # enlarging: keep pixels crisp, don't blur them
     return np.asarray(image)  # (size, size, 3)
+
+
+def parse_context(spec, class_names=CLASS_NAMES):
+    """A context vector from text: "hero", "hero=1,food=0.6", or "none" (-> None, the null context)."""
+    if spec is None or spec.strip().lower() in ("", "none", "null"):
+        return None
+    weights = torch.zeros(len(class_names))
+    for part in spec.split(","):
+        name, _, value = part.partition("=")
+        name = name.strip()
+        if name not in class_names:
+            raise ValueError(f"unknown class {name!r} in context {spec!r}; use names from {list(class_names)}, "
+                             'e.g. "hero" or "hero=1,food=0.6", or "none"')
+        try:
+            weights[class_names.index(name)] = float(value) if value else 1.0
+        except ValueError:
+            raise ValueError(f"weight {value!r} for {name!r} in context {spec!r} is not a number") from None
+    if (weights < 0).any() or not torch.isfinite(weights).all():
+        raise ValueError(f"context weights must be finite and non-negative, got {spec!r}")
+    return weights

@@ -1,0 +1,145 @@
+"""Command line: `python -m course_lib {sample,train,evaluate,bench} --help`."""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import SpriteDataset, parse_context, to_uint8
+from .model import ContextUnet
+from .pretrained import WEIGHTS_DIR, load_pretrained, load_weights, record_in_manifest, save_weights
+from .samplers import SAMPLERS
+from .schedule import NoiseSchedule
+from .training import TrainConfig, train
+
+
+def pick_device(name="auto"):
+    """cuda, then mps, then cpu, unless a device is named."""
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _load_model(weights, device):
+    return load_pretrained(device=device) if weights is None else load_weights(weights, device=device)
+
+
+def sampler_kwargs(sampler, steps, eta):
+    """The keyword arguments a sampler takes from the command line's --steps and --eta."""
+    kwargs = {"steps": steps}
+    if sampler == "ddim":
+        kwargs["eta"] = eta
+    elif eta:
+        raise ValueError(f"--eta applies to ddim only; got --eta {eta} with --sampler {sampler}")
+    return kwargs
+
+
+def cmd_sample(args):
+    from .viz import grid_array, save_png
+    out = Path(args.out)
+    if out.suffix not in (".png", ".npy"):
+        raise ValueError(f"--out must end in .png (a grid picture) or .npy (uint8 (n,16,16,3)), got {out}")
+    device = pick_device(args.device)
+    model, sched = _load_model(args.weights, device)
+    context = parse_context(args.context)
+    res = SAMPLERS[args.sampler](model, sched, n=args.n, context=context, guidance=args.guidance,
+                                 generator=torch.Generator().manual_seed(args.seed), precision=args.precision,
+                                 **sampler_kwargs(args.sampler, args.steps, args.eta))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".png":
+        save_png(grid_array(res.images, nrow=args.nrow, scale=args.scale), out)
+    else:
+        tmp = out.with_name(f".{out.name}.tmp.npy")
+        np.save(tmp, to_uint8(res.images))
+        tmp.replace(out)
+    print(f"wrote {args.n} sprites to {out} ({args.sampler}, {len(res.timesteps) - 1} steps, "
+          f"{res.seconds:.2f} s)")
+
+
+def cmd_train(args):
+    device = pick_device(args.device)
+    torch.manual_seed(args.seed)
+    data = SpriteDataset.load(args.data, n=args.n, seed=args.seed)
+    model = ContextUnet(n_feat=args.n_feat, n_cfeat=data.labels.shape[1], height=data.images.shape[-1]).to(device)
+    sched = NoiseSchedule(timesteps=args.timesteps)
+    cfg = TrainConfig(epochs=args.epochs, minutes=args.minutes, max_steps=args.max_steps,
+                      batch_size=args.batch_size, lr=args.lr, seed=args.seed, precision=args.precision,
+                      checkpoint_every=args.checkpoint_every, checkpoint_path=args.checkpoint)
+    if args.minutes is not None and args.epochs == TrainConfig.epochs and args.max_steps is None:
+        cfg.epochs = None  # --minutes alone: the wall-clock budget decides
+    started = time.perf_counter()
+    result = train(model, sched, data, cfg, resume=args.resume)
+    seconds = time.perf_counter() - started
+    meta = {"command": " ".join(["python -m course_lib"] + sys.argv[1:]), "steps": result.step,
+            "epochs": round(result.epoch, 3), "train_seconds": round(seconds, 1), "device": str(device),
+            "precision": result.precision, "torch": str(torch.__version__), "data": args.data,
+            "n_sprites": len(data), "final_loss_mean_100": float(np.mean(result.losses[-100:]))}
+    sha = save_weights(result.ema_model, sched, args.out, meta)
+    record_in_manifest(args.out, sha, meta)
+    loss_file = Path(args.out).with_suffix(".losses.npy")
+    np.save(loss_file, np.asarray(result.losses, np.float32))
+    print(json.dumps({"out": str(args.out), "sha256": sha, **meta}))
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m course_lib", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("sample", help="generate sprites with the shipped (or given) model")
+    s.add_argument("--sampler", choices=sorted(SAMPLERS), default="ddim")
+    s.add_argument("--steps", type=int, default=None, help="default: 500 for ddpm, 25 for ddim, 20 for dpm")
+    s.add_argument("--eta", type=float, default=0.0)
+    s.add_argument("--n", type=int, default=32)
+    s.add_argument("--context", default="none", help='"hero", "hero=1,food=0.6" or "none"')
+    s.add_argument("--guidance", type=float, default=0.0)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--weights", default=None, help=f"a weights file (default: the shipped one in {WEIGHTS_DIR})")
+    s.add_argument("--out", required=True, help="FILE.png (grid) or FILE.npy (uint8 (n,16,16,3))")
+    s.add_argument("--nrow", type=int, default=8)
+    s.add_argument("--scale", type=int, default=4, help="pixel size of the PNG grid")
+    s.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    s.add_argument("--device", default="auto")
+    s.set_defaults(func=cmd_sample)
+
+    t = sub.add_parser("train", help="train a context model to predict noise")
+    t.add_argument("--data", default="sprites", help='"sprites", a sprites .npy file, or a folder of class folders')
+    t.add_argument("--n", type=int, default=None, help="number of sprites (default: 89,400 generated, or all)")
+    t.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    t.add_argument("--minutes", type=float, default=None, help="wall-clock budget")
+    t.add_argument("--max-steps", type=int, default=None)
+    t.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    t.add_argument("--lr", type=float, default=TrainConfig.lr)
+    t.add_argument("--n-feat", type=int, default=64)
+    t.add_argument("--timesteps", type=int, default=500)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    t.add_argument("--checkpoint", default=None, help="checkpoint file for resuming")
+    t.add_argument("--checkpoint-every", type=int, default=0)
+    t.add_argument("--resume", default=None, help="continue from this checkpoint")
+    t.add_argument("--device", default="auto")
+    t.add_argument("--out", required=True, help="weights file to write (EMA weights)")
+    t.set_defaults(func=cmd_train)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if getattr(args, "steps", 0) is None:
+        args.steps = {"ddpm": 500, "ddim": 25, "dpm": 20}[args.sampler]
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
