@@ -9,22 +9,13 @@ import numpy as np
 import torch
 
 from .data import SpriteDataset, parse_context, to_uint8
+from .metrics import add_evaluate_arguments, run_evaluate
 from .model import ContextUnet
+from .precision import pick_device
 from .pretrained import WEIGHTS_DIR, load_pretrained, load_weights, record_in_manifest, save_weights
 from .samplers import SAMPLERS
 from .schedule import NoiseSchedule
 from .training import TrainConfig, train
-
-
-def pick_device(name="auto"):
-    """cuda, then mps, then cpu, unless a device is named."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def _load_model(weights, device):
@@ -126,6 +117,10 @@ def build_parser():
     t.add_argument("--device", default="auto")
     t.add_argument("--out", required=True, help="weights file to write (EMA weights)")
     t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="sprite FID and context accuracy; one JSON line per setting")
+    add_evaluate_arguments(e)
+    e.set_defaults(func=run_evaluate)
     return parser
 
 

@@ -23,6 +23,7 @@ from torch import nn
 
 from .checkpoint import load_checked, save_atomic, sha256_of
 from .data import to_model_space
+from .precision import pick_device
 from .pretrained import WEIGHTS_DIR, expected_sha256, load_pretrained, load_weights, record_in_manifest
 from .samplers import SAMPLERS, _EvalMode
 from .sprites import CLASS_NAMES, generate_sprites
@@ -352,7 +353,7 @@ def run_evaluate(args):
     """Evaluate every (sampler, steps, guidance) combination; print one JSON line each, return them."""
     if args.eta and "ddim" not in args.sampler:
         raise ValueError(f"--eta applies to ddim only; got --eta {args.eta} with --sampler {','.join(args.sampler)}")
-    device = torch.device(args.device if args.device != "auto" else "cuda" if torch.cuda.is_available() else "cpu")
+    device = pick_device(args.device)
     if args.weights is None:
         model, sched = load_pretrained(device=device)
     else:

@@ -18,6 +18,17 @@ def cpu_has_fast_bf16():
     return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
 
 
+def pick_device(name="auto"):
+    """cuda, then mps, then cpu, unless a device is named."""
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
 def resolve_precision(precision, device):
     """Turn "auto" into the fastest precision that keeps quality on `device`; check the others."""
     if precision not in PRECISIONS:
