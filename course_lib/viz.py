@@ -37,3 +37,6 @@ def save_png(array, path):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# ---- chapters 3 and 4
