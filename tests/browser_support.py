@@ -172,6 +172,10 @@ ERROR_JS = r"""() => {
     if (/Traceback|Error:/.test(el.innerText)) out.push('stderr: ' + el.innerText.slice(0, 2000));
   for (const el of document.querySelectorAll('.jp-OutputArea-output'))
     if (/^(Loading widget\.\.\.|Error displaying widget.*)$/.test(el.innerText.trim())) out.push('widget: ' + el.innerText.trim());
+  // without the widget front-end (jupyterlab_widgets) Lab falls back to the widget's text/plain repr
+  for (const el of document.querySelectorAll('.jp-OutputArea-output[data-mime-type="text/plain"]'))
+    if (/^\w+\((children|value|description|layout|min|max|options)=/.test(el.innerText.trim()))
+      out.push('widget shown as plain text, not rendered (is jupyterlab_widgets installed?): ' + el.innerText.trim().slice(0, 200));
   return out;
 }"""
 

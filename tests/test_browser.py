@@ -128,7 +128,7 @@ def _run_and_find(page, lab, name: str, css_class: str):
     print(f"{name}: ran {len(prompts)} code cells in {time.monotonic() - t0:.1f}s")
     container = page.locator(f".{css_class}").first
     try:
-        container.wait_for(state="visible", timeout=60_000)
+        container.wait_for(state="visible", timeout=30_000)
     except Exception as e:
         raise AssertionError(f"no rendered widget with class {css_class!r} in {name}; "
                              f"problems: {page_errors(page)}") from e
