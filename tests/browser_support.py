@@ -304,7 +304,8 @@ def screenshot(page, container, path: Path) -> Path:
     if current.count():
         page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current").first.click()
     page.mouse.move(0, 0)
-    container.scroll_into_view_if_needed()
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    container.evaluate("e => e.scrollIntoView({block: 'center'})")
     page.wait_for_timeout(300)
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path))
