@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .bench import add_bench_arguments, run_bench_command
 from .data import SpriteDataset, parse_context, to_uint8
 from .metrics import add_evaluate_arguments, run_evaluate
 from .model import ContextUnet
@@ -121,6 +122,10 @@ def build_parser():
     e = sub.add_parser("evaluate", help="sprite FID and context accuracy; one JSON line per setting")
     add_evaluate_arguments(e)
     e.set_defaults(func=run_evaluate)
+
+    b = sub.add_parser("bench", help="speed: fp32 eager NCHW against the fast path, side by side")
+    add_bench_arguments(b)
+    b.set_defaults(func=run_bench_command)
     return parser
 
 

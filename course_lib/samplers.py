@@ -180,10 +180,10 @@ def _sample(model, sched, n, steps, update, *, context, guidance, generator, x_T
         context = check_context(context, n, model.n_cfeat).to(device)
     frames, x0_frames, frame_steps = [], [], []
     start = time.perf_counter()
-    with _EvalMode(model), inference_context(model, device, precision) as precision:
+    with _EvalMode(model), inference_context(model, device, precision) as (net, precision):
         for i, (t, t_prev) in enumerate(zip(timesteps[:-1], timesteps[1:])):
             t_frac = torch.full((n,), t / sched.timesteps, device=device)
-            eps = guided_eps(model, prepare_input(x, precision), t_frac, context, guidance)
+            eps = guided_eps(net, prepare_input(x, precision), t_frac, context, guidance)
             noise = torch.randn(shape, generator=generator).to(device) if needs_noise and t_prev > 0 else None
             x_new = update(x, t, t_prev, eps, noise)
             if record_every and (i % record_every == 0 or t_prev == 0):

@@ -1,0 +1,159 @@
+"""`python -m course_lib bench`: the course's way of running (fp32, eager, NCHW) against the fast path,
+side by side in one run, with FLOPs per image-step and the machine's measured matmul peak."""
+import json
+import platform
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from .model import ContextUnet
+from .precision import cpu_has_fast_bf16, pick_device, resolve_precision
+from .pretrained import load_pretrained
+from .samplers import sample_ddim, sample_ddpm
+from .schedule import NoiseSchedule
+from .training import noise_prediction_loss
+
+
+def machine_description():
+    """CPU model, cores and torch build, as one line."""
+    name = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    isa = torch.backends.cpu.get_cpu_capability()
+    return (f"{name}, {torch.get_num_threads()} threads, {isa}, fast bf16: {cpu_has_fast_bf16()}, "
+            f"torch {torch.__version__}")
+
+
+def _best_seconds(fn, repeats):
+    """Best wall time of `repeats` calls after one warm-up call (the minimum is the least noisy)."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def matmul_peak_gflops(dtype, n=2048, repeats=5):
+    """Achieved GFLOP/s of an n x n x n matrix product: the practical ceiling for this network."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    return 2 * n ** 3 / _best_seconds(lambda: a @ b, repeats) / 1e9
+
+
+def forward_flops(model, batch=1):
+    """FLOPs of one network evaluation (one image-step) per image, counted by torch.utils.flop_counter."""
+    x = torch.zeros(batch, model.in_channels, model.height, model.height)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(x, torch.zeros(batch), torch.zeros(batch, model.n_cfeat))
+    return counter.get_total_flops() / batch
+
+
+def bench_sampling(model, sched, sampler, steps, batch, precision, repeats):
+    """Seconds for one whole sampling run of `batch` sprites (best of `repeats`)."""
+    kwargs = {"steps": steps, "precision": precision, "n": batch,
+              "context": torch.eye(model.n_cfeat)[torch.arange(batch) % model.n_cfeat]}
+    run = lambda: sampler(model, sched, generator=torch.Generator().manual_seed(0), **kwargs)  # noqa: E731
+    return _best_seconds(run, repeats)
+
+
+def bench_training(model, sched, batch, precision, steps):
+    """Images per second of training steps (forward, loss, backward, AdamW) at `batch`."""
+    device = next(model.parameters()).device
+    if precision != "fp32":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    x0 = torch.rand(batch, 3, model.height, model.height) * 2 - 1
+    context = torch.eye(model.n_cfeat)[torch.arange(batch) % model.n_cfeat]
+    generator = torch.Generator().manual_seed(0)
+
+    def step():
+        loss = noise_prediction_loss(model, sched, x0, context, generator, 0.1, precision)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    model.train()
+    for _ in range(2):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return batch * steps / (time.perf_counter() - start)
+
+
+def run_bench(batches=(32, 128), ddpm_steps=500, ddim_steps=25, train_batch=100, train_steps=10, repeats=2):
+    """Measure everything once; returns a dict of rows (also what --json writes)."""
+    device = pick_device("cpu")
+    fast = resolve_precision("auto", device)
+    model, sched = load_pretrained(device=device)
+    flops = forward_flops(model)
+    rows = []
+    for label, sampler, steps in (("DDIM", sample_ddim, ddim_steps), ("DDPM", sample_ddpm, ddpm_steps)):
+        for batch in batches:
+            base = bench_sampling(model, sched, sampler, steps, batch, "fp32", repeats)
+            quick = bench_sampling(model, sched, sampler, steps, batch, fast, repeats)
+            rows.append({"what": f"sample {label}-{steps}", "batch": batch, "fp32_seconds": base,
+                         "fast_seconds": quick, "fp32_image_steps_per_s": batch * steps / base,
+                         "fast_image_steps_per_s": batch * steps / quick,
+                         "fp32_sprites_per_s": batch / base, "fast_sprites_per_s": batch / quick,
+                         "speedup": base / quick})
+    train_model = lambda: ContextUnet(**model.config).to(device)  # noqa: E731
+    torch.manual_seed(0)
+    base = bench_training(train_model(), NoiseSchedule(), train_batch, "fp32", train_steps)
+    torch.manual_seed(0)
+    quick = bench_training(train_model(), NoiseSchedule(), train_batch, fast, train_steps)
+    rows.append({"what": "train", "batch": train_batch, "fp32_images_per_s": base, "fast_images_per_s": quick,
+                 "speedup": quick / base})
+    return {"machine": machine_description(), "fast_precision": fast, "flops_per_image_step": flops,
+            "matmul_gflops_fp32": matmul_peak_gflops(torch.float32),
+            "matmul_gflops_bf16": matmul_peak_gflops(torch.bfloat16), "rows": rows}
+
+
+def markdown(report):
+    """The bench report as a markdown table (what the README quotes)."""
+    gf = report["flops_per_image_step"] / 1e9
+    lines = [f"Machine: {report['machine']}",
+             f"Fast path: {report['fast_precision']} autocast, channels_last, BatchNorm folded (sampling)",
+             f"Network: {gf:.3f} GFLOP per image-step; matmul peak here: "
+             f"{report['matmul_gflops_fp32']:.0f} GFLOP/s fp32, {report['matmul_gflops_bf16']:.0f} GFLOP/s bf16",
+             "",
+             "| what | batch | fp32 eager NCHW | fast path | speed-up | fp32 GFLOP/s | fast GFLOP/s |",
+             "|---|---|---|---|---|---|---|"]
+    for row in report["rows"]:
+        if row["what"] == "train":
+            f32, fst = row["fp32_images_per_s"], row["fast_images_per_s"]
+            lines.append(f"| train step (fwd+bwd+AdamW) | {row['batch']} | {f32:.0f} img/s | {fst:.0f} img/s | "
+                         f"{row['speedup']:.2f}x | {3 * gf * f32:.0f} | {3 * gf * fst:.0f} |")
+        else:
+            f32, fst = row["fp32_image_steps_per_s"], row["fast_image_steps_per_s"]
+            lines.append(f"| {row['what']} | {row['batch']} | {f32:.0f} img-steps/s, "
+                         f"{row['fp32_sprites_per_s']:.1f} sprites/s | {fst:.0f} img-steps/s, "
+                         f"{row['fast_sprites_per_s']:.1f} sprites/s | {row['speedup']:.2f}x | "
+                         f"{gf * f32:.0f} | {gf * fst:.0f} |")
+    lines.append("\n(training FLOPs counted as 3x the forward pass)")
+    return "\n".join(lines)
+
+
+def add_bench_arguments(parser):
+    parser.add_argument("--batches", default="32,128", help="sampling batch sizes, comma-separated")
+    parser.add_argument("--ddpm-steps", type=int, default=500)
+    parser.add_argument("--ddim-steps", type=int, default=25)
+    parser.add_argument("--train-steps", type=int, default=10, help="timed training steps per mode")
+    parser.add_argument("--repeats", type=int, default=2, help="timed runs per sampling setting (best kept)")
+    parser.add_argument("--json", default=None, help="also write the raw numbers to this file")
+    return parser
+
+
+def run_bench_command(args):
+    report = run_bench(batches=tuple(int(b) for b in args.batches.split(",")), ddpm_steps=args.ddpm_steps,
+                       ddim_steps=args.ddim_steps, train_steps=args.train_steps, repeats=args.repeats)
+    print(markdown(report))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+    return report

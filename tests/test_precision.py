@@ -1,0 +1,50 @@
+"""The fast path (bf16 autocast, channels_last, folded BatchNorm) against plain fp32."""
+import pytest
+import torch
+
+from course_lib import ContextUnet, ddim_step
+from course_lib.precision import fold_batchnorm, inference_context, prepare_input, resolve_precision
+from course_lib.pretrained import load_pretrained
+
+
+def _relative_error(a, b):
+    return ((a - b).norm() / b.norm()).item()
+
+
+def test_folding_batchnorm_keeps_the_function():
+    torch.manual_seed(0)
+    model = ContextUnet(n_feat=16)
+    model.train()
+    model(torch.randn(8, 3, 16, 16), torch.rand(8))  # give the BatchNorms non-trivial statistics
+    model.eval()
+    folded = fold_batchnorm(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the original is untouched
+    x, t = torch.randn(4, 3, 16, 16), torch.rand(4)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x, t), model(x, t), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("precision", ["bf16"])
+def test_fast_path_agrees_with_fp32_on_one_denoising_step(precision):
+    model, sched = load_pretrained()
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(16, 3, 16, 16, generator=g)
+    context = torch.eye(5)[torch.arange(16) % 5]
+    for t, t_prev in ((500, 480), (250, 230), (20, 0)):
+        t_frac = torch.full((16,), t / sched.timesteps)
+        eps = {}
+        for p in ("fp32", precision):
+            with inference_context(model, "cpu", p) as (net, resolved):
+                assert resolved == p
+                eps[p] = net(prepare_input(x, p), t_frac, context).float()
+        assert _relative_error(eps[precision], eps["fp32"]) < 2e-2
+        step = {p: ddim_step(sched, x, t, t_prev, e) for p, e in eps.items()}
+        assert _relative_error(step[precision], step["fp32"]) < 2e-2
+
+
+def test_resolve_precision():
+    assert resolve_precision("fp32", "cpu") == "fp32"
+    assert resolve_precision("auto", "cpu") in ("fp32", "bf16")
+    with pytest.raises(ValueError, match=r"precision must be one of \('auto', 'fp32', 'bf16', 'fp16'\), got 'int8'"):
+        resolve_precision("int8", "cpu")
