@@ -1,9 +1,11 @@
 """The training loop: the loss falls, a resumed run repeats the uninterrupted one, checkpoints are safe."""
+from pathlib import Path
+
 import pytest
 import torch
 
 from course_lib import ContextUnet, NoiseSchedule, TrainConfig, train
-from course_lib.data import to_model_space
+from course_lib.data import SpriteDataset, to_model_space
 from course_lib.sprites import generate_sprites
 
 
@@ -81,3 +83,16 @@ def test_labels_must_match_the_model(sprites, sched):
     images, labels = sprites
     with pytest.raises(ValueError, match=r"labels must have shape \(20, 5\).*got \(20, 3\)"):
         train(_model(8), sched, (images, labels[:, :3]), max_steps=1, progress=False)
+
+
+DCSS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "dcss-sprites"
+
+
+@pytest.mark.skipif(not DCSS.is_dir(), reason=f"the CC0 DCSS tiles are not at {DCSS} (checks only)")
+def test_trains_on_real_pixel_art_from_a_folder(sched):
+    data = SpriteDataset.from_folder(DCSS)
+    subset = data.subset(torch.arange(0, len(data), 20))  # every 20th tile: a quick check
+    model = ContextUnet(n_feat=16, n_cfeat=len(data.class_names))
+    result = train(model, sched, subset, epochs=None, max_steps=6, batch_size=32, progress=False)
+    assert result.step == 6 and all(torch.isfinite(torch.tensor(result.losses)))
+    assert result.losses[-1] < result.losses[0]
