@@ -208,20 +208,33 @@ def open_notebook(page, server: LabServer, name: str, timeout_ms: int = 90_000) 
         raise TimeoutError(f"kernel for {name} never became idle:\n{server.log_tail()}")
 
 
-def run_all_cells(page, server: LabServer, name: str, timeout_s: float = 180) -> list[str]:
-    """Run > Run All Cells through the menu bar; wait until every code cell has a number and the kernel is idle."""
+def run_all_cells(page, server: LabServer, name: str, timeout_s: float = 210) -> list[str]:
+    """Run > Run All Cells through the menu bar; wait until every code cell has a number and the kernel is idle.
+
+    Fails early when the kernel is idle but cells are left unrun (Run All stops at a cell that raised)."""
     page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
-    page.locator(".lm-Menu-item:not(.lm-mod-disabled) .lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-    deadline = time.monotonic() + timeout_s
+    page.locator(".lm-Menu-item:not(.lm-mod-disabled) .lm-Menu-itemLabel",
+                 has_text=re.compile(r"^Run All Cells$")).click()
+    t0 = time.monotonic()
     prompts: list[str] = []
-    while time.monotonic() < deadline:
+    stalled_since = None
+    while time.monotonic() - t0 < timeout_s:
         dismiss_dialogs(page)
         prompts = page.evaluate(PROMPTS_JS)
-        if prompts and all(re.fullmatch(r"\[\d+\]:", p) for p in prompts) \
-                and server.kernel_state(name) == "idle":
+        idle = server.kernel_state(name) == "idle"
+        done = [bool(re.fullmatch(r"\[\d+\]:", p)) for p in prompts]
+        if prompts and all(done) and idle:
             return prompts
+        if idle and any(done) and "[*]:" not in prompts:
+            stalled_since = stalled_since or time.monotonic()
+            if time.monotonic() - stalled_since > 5:
+                raise AssertionError(f"Run All stopped in {name} after code cell {done.index(False) + 1} of "
+                                     f"{len(prompts)}; prompts {prompts}; problems: {page_errors(page)}")
+        else:
+            stalled_since = None
         time.sleep(1)
-    raise TimeoutError(f"Run All did not finish in {timeout_s}s; prompts {prompts}:\n{server.log_tail()}")
+    raise TimeoutError(f"Run All did not finish in {timeout_s}s in {name}: prompts {prompts}; "
+                       f"problems: {page_errors(page)}")
 
 
 def copy_notebook(src: Path, dst: Path) -> Path:
