@@ -208,7 +208,7 @@ def open_notebook(page, server: LabServer, name: str, timeout_ms: int = 90_000) 
         raise TimeoutError(f"kernel for {name} never became idle:\n{server.log_tail()}")
 
 
-def run_all_cells(page, server: LabServer, name: str, timeout_s: float = 210) -> list[str]:
+def run_all_cells(page, server: LabServer, name: str, timeout_s: float = 240) -> list[str]:
     """Run > Run All Cells through the menu bar; wait until every code cell has a number and the kernel is idle.
 
     Fails early when the kernel is idle but cells are left unrun (Run All stops at a cell that raised)."""
