@@ -84,8 +84,7 @@ class LabServer:
         (self.state / "workspaces").mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, COURSE_QUICK="1",
                    JUPYTER_RUNTIME_DIR=str(self.state / "runtime"),
-                   JUPYTER_CONFIG_DIR=str(self.state / "config"),
-                   MPLBACKEND="module://matplotlib_inline.backend_inline")
+                   JUPYTER_CONFIG_DIR=str(self.state / "config"))
         env.pop("JUPYTER_TOKEN", None)
         cmd = [
             sys.executable, "-m", "jupyterlab",
