@@ -132,7 +132,7 @@ def plot_losses(losses, window=None, ax=None, title="training loss", log=True):
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel("MSE(ε, ε̂)")
+    ax.set_ylabel(r"MSE($\varepsilon$, $\hat\varepsilon$)")
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
     return ax.figure
