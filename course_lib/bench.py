@@ -8,7 +8,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .model import ContextUnet
-from .precision import cpu_has_fast_bf16, pick_device, resolve_precision
+from .precision import autocast, cpu_has_fast_bf16, fold_batchnorm, pick_device, resolve_precision
 from .pretrained import load_pretrained
 from .samplers import sample_ddim, sample_ddpm
 from .schedule import NoiseSchedule
@@ -86,7 +86,31 @@ def bench_training(model, sched, batch, precision, steps):
     return batch * steps / (time.perf_counter() - start)
 
 
-def run_bench(batches=(32, 128), ddpm_steps=500, ddim_steps=25, train_batch=100, train_steps=10, repeats=2):
+def bench_compile(model, batch, precision, repeats=5):
+    """torch.compile on the fast path: compile seconds, forward seconds eager and compiled, and how many
+    forward passes it takes to win back the compile time (a notebook makes a few thousand)."""
+    net = fold_batchnorm(model).to(memory_format=torch.channels_last)
+    x = torch.randn(batch, model.in_channels, model.height, model.height).contiguous(
+        memory_format=torch.channels_last)
+    t, c = torch.full((batch,), 0.5), torch.eye(model.n_cfeat)[torch.arange(batch) % model.n_cfeat]
+
+    def forward(f):
+        with torch.inference_mode(), autocast("cpu", precision):
+            return f(x, t, c)
+
+    start = time.perf_counter()
+    compiled = torch.compile(net)
+    forward(compiled)
+    compile_seconds = time.perf_counter() - start
+    eager = _best_seconds(lambda: forward(net), repeats)
+    fast = _best_seconds(lambda: forward(compiled), repeats)
+    gain = eager - fast
+    return {"batch": batch, "compile_seconds": compile_seconds, "eager_forward_s": eager,
+            "compiled_forward_s": fast, "break_even_forwards": compile_seconds / gain if gain > 0 else None}
+
+
+def run_bench(batches=(32, 128), ddpm_steps=500, ddim_steps=25, train_batch=100, train_steps=10, repeats=2,
+              compile_check=False):
     """Measure everything once; returns a dict of rows (also what --json writes)."""
     device = pick_device("cpu")
     fast = resolve_precision("auto", device)
@@ -111,7 +135,8 @@ def run_bench(batches=(32, 128), ddpm_steps=500, ddim_steps=25, train_batch=100,
                  "speedup": quick / base})
     return {"machine": machine_description(), "fast_precision": fast, "flops_per_image_step": flops,
             "matmul_gflops_fp32": matmul_peak_gflops(torch.float32),
-            "matmul_gflops_bf16": matmul_peak_gflops(torch.bfloat16), "rows": rows}
+            "matmul_gflops_bf16": matmul_peak_gflops(torch.bfloat16), "rows": rows,
+            "compile": bench_compile(model, batches[0], fast) if compile_check else None}
 
 
 def markdown(report):
@@ -136,6 +161,11 @@ def markdown(report):
                          f"{row['fast_sprites_per_s']:.1f} sprites/s | {row['speedup']:.2f}x | "
                          f"{gf * f32:.0f} | {gf * fst:.0f} |")
     lines.append("\n(training FLOPs counted as 3x the forward pass)")
+    if report["compile"]:
+        c = report["compile"]
+        lines.append(f"\ntorch.compile (fast path, batch {c['batch']}): compile {c['compile_seconds']:.1f} s; forward "
+                     f"{1e3 * c['eager_forward_s']:.1f} ms eager, {1e3 * c['compiled_forward_s']:.1f} ms compiled; "
+                     f"pays back after {c['break_even_forwards'] or float('inf'):.0f} forward passes")
     return "\n".join(lines)
 
 
@@ -145,13 +175,15 @@ def add_bench_arguments(parser):
     parser.add_argument("--ddim-steps", type=int, default=25)
     parser.add_argument("--train-steps", type=int, default=10, help="timed training steps per mode")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs per sampling setting (best kept)")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile and its payback")
     parser.add_argument("--json", default=None, help="also write the raw numbers to this file")
     return parser
 
 
 def run_bench_command(args):
     report = run_bench(batches=tuple(int(b) for b in args.batches.split(",")), ddpm_steps=args.ddpm_steps,
-                       ddim_steps=args.ddim_steps, train_steps=args.train_steps, repeats=args.repeats)
+                       ddim_steps=args.ddim_steps, train_steps=args.train_steps, repeats=args.repeats,
+                       compile_check=args.compile)
     print(markdown(report))
     if args.json:
         with open(args.json, "w") as f:

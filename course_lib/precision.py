@@ -1,8 +1,8 @@
 """The fast path: which numeric precision the network runs in, and the context that applies it.
 
-The model code stays plain fp32; samplers and the trainer enter `inference_context` or
-`training_autocast`, which turn on bf16 autocast (and channels_last memory) where the hardware
-makes it fast: CPUs with AVX512-BF16 or AMX, and CUDA GPUs (bf16, or fp16 where bf16 is missing).
+The model code stays plain fp32; samplers enter `inference_context` and the trainer `autocast`, which
+turn on bf16 autocast (and channels_last memory) where the hardware makes it fast: CPUs with
+AVX512-BF16 or AMX, and CUDA GPUs (bf16, or fp16 where bf16 is missing).
 For sampling, the fast path also runs an inference copy of the network with each BatchNorm folded
 into the conv before it. Elsewhere "auto" means fp32, the course's way: the plain model, eager,
 NCHW. Schedule arithmetic never runs in reduced precision.
@@ -48,7 +48,8 @@ def resolve_precision(precision, device):
     return "fp32"
 
 
-def _autocast(device, precision):
+def autocast(device, precision):
+    """Autocast to the (resolved) precision on `device`; a no-op for fp32."""
     if precision == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(torch.device(device).type, dtype=_DTYPES[precision])
@@ -78,8 +79,5 @@ def inference_context(model, device, precision="auto"):
     Yields (network to call, resolved precision)."""
     precision = resolve_precision(precision, device)
     net = model if precision == "fp32" else fold_batchnorm(model).to(memory_format=torch.channels_last)
-    with torch.inference_mode(), _autocast(device, precision):
+    with torch.inference_mode(), autocast(device, precision):
         yield net, precision
-def training_autocast(device, precision):
-    """Autocast for the forward pass and loss of one training step (already resolved precision)."""
-    return _autocast(device, precision)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .checkpoint import load_checked, save_atomic
-from .precision import prepare_input, resolve_precision, training_autocast
+from .precision import autocast, prepare_input, resolve_precision
 
 CHECKPOINT_FORMAT = "course_lib.checkpoint/1"
 
@@ -102,7 +102,7 @@ def noise_prediction_loss(model, sched, x0, context, generator, context_dropout=
         keep = (torch.rand(b, generator=generator) >= context_dropout).to(device)
         context = context * keep[:, None]  # dropped rows become the null context (zeros)
     x_t = sched.add_noise(x0, t, noise)
-    with training_autocast(device, precision):
+    with autocast(device, precision):
         pred = model(prepare_input(x_t, precision), t / sched.timesteps, context)
     return F.mse_loss(pred.float(), noise)
 
