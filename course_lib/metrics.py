@@ -23,7 +23,7 @@ from torch import nn
 
 from .checkpoint import load_checked, save_atomic, sha256_of
 from .data import to_model_space
-from .precision import pick_device
+from .precision import pick_device, resolve_precision
 from .pretrained import WEIGHTS_DIR, expected_sha256, load_pretrained, load_weights, record_in_manifest
 from .samplers import SAMPLERS, _EvalMode
 from .sprites import CLASS_NAMES, generate_sprites
@@ -261,7 +261,7 @@ def _check_positive_int(name, value, hint):
 
 
 def evaluate(model, sched, sampler="ddim", steps=25, n=1000, guidance=0.0, seed=0, eta=0.0,
-             reference_seed=REFERENCE_SEED, classifier=None, batch=500):
+             reference_seed=REFERENCE_SEED, classifier=None, batch=500, precision="auto"):
     """Sample n sprites, n/5 per class (one-hot contexts cycling through the classes, as the data's
     labels do), and score them: FID against n generated reference sprites, and context accuracy.
 
@@ -284,7 +284,7 @@ def evaluate(model, sched, sampler="ddim", steps=25, n=1000, guidance=0.0, seed=
                          f"{classes} classes {CLASS_NAMES}; evaluate a model trained on the sprite classes")
     device = sched.alpha_bars.device
     classifier = _shipped_classifier(str(device)) if classifier is None else classifier
-    kwargs = {"steps": steps, **({"eta": eta} if sampler == "ddim" else {})}
+    kwargs = {"steps": steps, "precision": precision, **({"eta": eta} if sampler == "ddim" else {})}
     asked = torch.arange(n) % classes  # (n,): the class each sample is asked for
     contexts = F.one_hot(asked, classes).float()  # (n, classes)
     # One untimed step first: a process's first CUDA calls load kernels (5x the time of a 25-step run).
@@ -301,6 +301,7 @@ def evaluate(model, sched, sampler="ddim", steps=25, n=1000, guidance=0.0, seed=
     fid = frechet_distance(*feature_stats(classifier, images), *reference_stats(classifier, n, reference_seed))
     hits = (_predict(classifier, images) == asked).double()
     return {"sampler": sampler, "steps": steps, "eta": eta, "guidance": guidance, "n": n, "fid": fid,
+            "precision": resolve_precision(precision, device),
             "context_acc": hits.mean().item(),
             "context_acc_by_class": {name: hits[k::classes].mean().item() for k, name in enumerate(CLASS_NAMES)},
             "seconds": seconds, "seconds_per_64": seconds / n * 64, "seed": seed, "reference_seed": reference_seed}
@@ -345,6 +346,8 @@ def add_evaluate_arguments(parser):
     parser.add_argument("--reference-seed", type=int, default=REFERENCE_SEED)
     parser.add_argument("--batch", type=int, default=500, help="samples drawn at once")
     parser.add_argument("--weights", default=None, help=f"a weights file (default: the shipped one in {WEIGHTS_DIR})")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                        help="auto: the fast path where the hardware has one; fp32: the course's way")
     parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, ...")
     return parser
 
@@ -364,7 +367,7 @@ def run_evaluate(args):
         for steps in args.steps or [DEFAULT_STEPS[sampler]]:
             row = evaluate(model, sched, sampler=sampler, steps=steps, n=args.n, guidance=guidance, seed=args.seed,
                            eta=args.eta if sampler == "ddim" else 0.0, reference_seed=args.reference_seed,
-                           classifier=classifier, batch=args.batch)
+                           classifier=classifier, batch=args.batch, precision=args.precision)
             print(json.dumps(row), flush=True)
             results.append(row)
     return results
