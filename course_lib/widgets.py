@@ -235,15 +235,11 @@ def noising_widget(sprites, sched, noise=None, t=100):
 # ---- chapters 3 and 4
 
 # Chapters 3 (context) and 4 (DDPM against DDIM): pure functions first, then the two views.
-import io as _io
 import json as _json
 from pathlib import Path as _Path
 
-import torch as _torch
-
 from .data import CLASS_NAMES as _CLASS_NAMES, parse_context as _parse_context
 from .samplers import SAMPLERS as _SAMPLERS
-from .viz import grid_array as _grid_array
 
 SAMPLER_LABELS = {"ddpm": "DDPM", "ddim": "DDIM", "dpm": "DPM-Solver++"}
 CONTEXT_PRESETS = {  # name -> weights per class; the context mixer's "preset" menu
@@ -263,8 +259,9 @@ QUALITY_FILE = _Path(__file__).resolve().parent.parent / "docs" / "results" / "q
 
 
 def make_context(spec, class_names=_CLASS_NAMES):
-    """A context vector (n_classes,) from a class name, "hero=1,food=0.6", a dict {name: weight}, a
-    sequence of weights, or a tensor; None (or "none") -> None, the null context."""
+    """A context vector (n_classes,) from a class name, "hero=1,food=0.6", a dict {name: weight} or a
+    sequence of weights; a tensor (n_classes,) or (rows, n_classes) is checked and passed on.
+    None (or "none") -> None, the null context."""
     if spec is None:
         return None
     if isinstance(spec, str):
@@ -274,19 +271,19 @@ def make_context(spec, class_names=_CLASS_NAMES):
         if unknown:
             raise ValueError(f"unknown class name(s) {unknown} in context {spec}; use names from {list(class_names)}")
         spec = [float(spec.get(name, 0.0)) for name in class_names]
-    c = _torch.as_tensor(spec, dtype=_torch.float32)
-    if c.shape not in ((len(class_names),),) and not (c.dim() == 2 and c.shape[1] == len(class_names)):
+    c = torch.as_tensor(spec, dtype=torch.float32)
+    if c.shape != (len(class_names),) and not (c.dim() == 2 and c.shape[1] == len(class_names)):
         raise ValueError(f"a context needs {len(class_names)} weights ({', '.join(class_names)}), got shape "
                          f"{tuple(c.shape)}")
-    if not _torch.isfinite(c).all() or (c < 0).any():
+    if not torch.isfinite(c).all() or (c < 0).any():
         raise ValueError(f"context weights must be finite and non-negative, got {c.tolist()}")
     return c
 
 
 def _noise(n, seed, model):
     """x_T for n sprites from a seeded generator (drawn on the CPU, as the samplers draw it)."""
-    return _torch.randn((n, model.in_channels, model.height, model.height),
-                        generator=_torch.Generator().manual_seed(seed))
+    return torch.randn((n, model.in_channels, model.height, model.height),
+                       generator=torch.Generator().manual_seed(seed))
 
 
 def _run(model, sched, sampler, n, steps, context, guidance, seed, eta=0.0, x_T=None):
@@ -294,9 +291,9 @@ def _run(model, sched, sampler, n, steps, context, guidance, seed, eta=0.0, x_T=
         raise ValueError(f"unknown sampler {sampler!r}; use one of {sorted(_SAMPLERS)}")
     if sampler != "ddim" and eta:
         raise ValueError(f"eta applies to the ddim sampler only, got eta={eta} with {sampler!r}")
-    generator = _torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
     if x_T is None:
-        x_T = _torch.randn((n, model.in_channels, model.height, model.height), generator=generator)
+        x_T = torch.randn((n, model.in_channels, model.height, model.height), generator=generator)
     kwargs = {"eta": eta} if sampler == "ddim" else {}
     return _SAMPLERS[sampler](model, sched, n=n, steps=steps, context=context, guidance=guidance,
                               generator=generator, x_T=x_T, **kwargs)
@@ -311,15 +308,28 @@ def sample_grid(model, sched, context=None, steps=25, seed=0, guidance=0.0, samp
     return _run(model, sched, sampler, n, steps, make_context(context), guidance, seed, eta)
 
 
+def context_rows(model, sched, contexts, per_row=8, steps=25, seed=0, guidance=0.0, sampler="ddim"):
+    """One row of per_row sprites per context, every row from the same per_row noises x_T, sampled
+    as one batch. contexts: a list of anything `make_context` takes (None: the null context) or a
+    tensor (rows, k). Returns images (rows * per_row, C, H, W): row r, column j is context r from noise j."""
+    if not torch.is_tensor(contexts):
+        contexts = torch.stack([torch.zeros(model.n_cfeat) if c is None else make_context(c) for c in contexts])
+    contexts = make_context(contexts)
+    if contexts.dim() != 2:
+        raise ValueError(f"contexts must be a list of contexts or a (rows, {model.n_cfeat}) tensor, "
+                         f"got shape {tuple(contexts.shape)}")
+    rows = len(contexts)
+    x_T = _noise(per_row, seed, model).repeat(rows, 1, 1, 1)  # (rows * per_row, C, H, W)
+    context = contexts.repeat_interleave(per_row, 0)  # (rows * per_row, k): row r is contexts[r]
+    return _run(model, sched, sampler, rows * per_row, steps, context, guidance, seed, x_T=x_T).images
+
+
 def class_grid(model, sched, per_class=8, steps=25, seed=0, guidance=0.0, sampler="ddim"):
     """One row per class (one-hot context), every row from the same per_class noises x_T.
 
     Returns images (n_classes * per_class, C, H, W): row k, column j is class k from noise j.
     """
-    k = model.n_cfeat
-    x_T = _noise(per_class, seed, model).repeat(k, 1, 1, 1)  # (k * per_class, C, H, W)
-    context = _torch.eye(k).repeat_interleave(per_class, 0)  # (k * per_class, k): row r is class r // per_class
-    return _run(model, sched, sampler, k * per_class, steps, context, guidance, seed, x_T=x_T).images
+    return context_rows(model, sched, torch.eye(model.n_cfeat), per_class, steps, seed, guidance, sampler)
 
 
 def interpolate_contexts(c1, c2, n=8):
@@ -329,16 +339,23 @@ def interpolate_contexts(c1, c2, n=8):
         raise ValueError("interpolate between two single contexts of the same length, e.g. 'hero' and 'food'")
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise ValueError(f"n must be an integer >= 2 (both ends are included), got {n!r}")
-    a = _torch.linspace(0, 1, n)  # (n,)
+    a = torch.linspace(0, 1, n)  # (n,)
     return (1 - a)[:, None] * c1 + a[:, None] * c2, a  # (n, k), (n,)
 
 
+def interpolation_rows(model, sched, pairs, n=8, steps=25, seed=0, guidance=0.0):
+    """For each pair (c1, c2), a row of n sprites along the line from c1 to c2, every sprite from ONE
+    starting noise, with DDIM at η = 0: along a row, only the context changes. All rows are sampled as
+    one batch. Returns (images (len(pairs) * n, C, H, W), a (n,))."""
+    lines = [interpolate_contexts(c1, c2, n) for c1, c2 in pairs]
+    contexts, a = torch.cat([c for c, _ in lines]), lines[0][1]  # (rows * n, k), (n,)
+    return context_rows(model, sched, contexts, per_row=1, steps=steps, seed=seed, guidance=guidance), a
+
+
 def interpolation_row(model, sched, c1, c2, n=8, steps=25, seed=0, guidance=0.0):
-    """Sprites along the line from context c1 to c2, all from ONE starting noise, with DDIM at η = 0:
-    the only thing that changes along the row is the context. Returns (images (n, C, H, W), a (n,))."""
-    contexts, a = interpolate_contexts(c1, c2, n)
-    x_T = _noise(1, seed, model).expand(n, -1, -1, -1)  # (n, C, H, W): the same noise n times
-    return _run(model, sched, "ddim", n, steps, contexts, guidance, seed, x_T=x_T).images, a
+    """Sprites along the line from context c1 to c2 from one starting noise (see `interpolation_rows`).
+    Returns (images (n, C, H, W), a (n,))."""
+    return interpolation_rows(model, sched, [(c1, c2)], n, steps, seed, guidance)
 
 
 def guidance_rows(model, sched, context, scales=(0, 1, 2, 4), n=6, steps=25, seed=0):
@@ -348,8 +365,8 @@ def guidance_rows(model, sched, context, scales=(0, 1, 2, 4), n=6, steps=25, see
     """
     context = make_context(context)
     x_T = _noise(n, seed, model)
-    return _torch.cat([_run(model, sched, "ddim", n, steps, context, float(w), seed, x_T=x_T).images
-                       for w in scales])
+    return torch.cat([_run(model, sched, "ddim", n, steps, context, float(w), seed, x_T=x_T).images
+                      for w in scales])
 
 
 def compare_samplers(model, sched, runs=(("ddpm", 500), ("ddim", 10), ("ddim", 25), ("ddim", 50)), n=8,
@@ -398,10 +415,7 @@ def quality_curves(rows, metric="fid", guidance=0.0):
 
 def sprites_png(images, nrow=8, scale=4):
     """PNG bytes of a sprite grid (images (N, C, H, W) in [-1, 1]), for an ipywidgets.Image."""
-    from PIL import Image
-    buffer = _io.BytesIO()
-    Image.fromarray(_grid_array(images, nrow=nrow, scale=scale)).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return png_bytes(grid_array(images, nrow=nrow, scale=scale))
 
 
 def _context_text(c, class_names=_CLASS_NAMES):
