@@ -404,11 +404,13 @@ def load_quality(path=QUALITY_FILE):
     return [_json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def quality_curves(rows, metric="fid", guidance=0.0):
-    """{sampler: (steps, values)} sorted by steps, from rows with sampler, steps, guidance and `metric`."""
+def quality_curves(rows, metric="fid", guidance=0.0, eta=0.0):
+    """{sampler: (steps, values)} sorted by steps, from rows with sampler, steps, guidance and `metric`;
+    only rows at the given guidance and DDIM η (rows without these keys count as 0)."""
     curves = {}
     for row in rows:
-        if float(row.get("guidance", 0.0)) == float(guidance) and metric in row:
+        same = float(row.get("guidance", 0.0)) == float(guidance) and float(row.get("eta", 0.0)) == float(eta)
+        if same and metric in row:
             curves.setdefault(row["sampler"], []).append((int(row["steps"]), float(row[metric])))
     return {s: tuple(map(list, zip(*sorted(points)))) for s, points in sorted(curves.items())}
 

@@ -160,12 +160,14 @@ def test_load_quality_and_curves(tmp_path):
     rows = [{"sampler": "ddim", "steps": 50, "guidance": 0.0, "fid": 2.0, "context_acc": 0.9},
             {"sampler": "ddim", "steps": 10, "guidance": 0.0, "fid": 9.0, "context_acc": 0.8},
             {"sampler": "ddim", "steps": 10, "guidance": 2.0, "fid": 7.0, "context_acc": 0.95},
-            {"sampler": "ddpm", "steps": 500, "guidance": 0.0, "fid": 1.5, "context_acc": 0.97}]
+            {"sampler": "ddpm", "steps": 500, "guidance": 0.0, "fid": 1.5, "context_acc": 0.97},
+            {"sampler": "ddim", "steps": 25, "guidance": 0.0, "eta": 1.0, "fid": 3.0, "context_acc": 0.9}]
     path = tmp_path / "quality.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows) + "\n")
     assert load_quality(path) == rows
     assert quality_curves(rows) == {"ddim": ([10, 50], [9.0, 2.0]), "ddpm": ([500], [1.5])}
     assert quality_curves(rows, "context_acc", guidance=2) == {"ddim": ([10], [0.95])}
+    assert quality_curves(rows, eta=1) == {"ddim": ([25], [3.0])}
 
 
 def test_sprites_png_is_the_grid():
