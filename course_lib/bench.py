@@ -10,7 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from .model import ContextUnet
 from .precision import autocast, cpu_has_fast_bf16, fold_batchnorm, pick_device, resolve_precision
 from .pretrained import load_pretrained
-from .samplers import sample_ddim, sample_ddpm
+from .samplers import sample_ddim, sample_ddpm, sample_dpm_solver
 from .schedule import NoiseSchedule
 from .training import noise_prediction_loss
 
@@ -109,8 +109,27 @@ def bench_compile(model, batch, precision, repeats=5):
             "compiled_forward_s": fast, "break_even_forwards": compile_seconds / gain if gain > 0 else None}
 
 
+SAMPLER_SETTINGS = (("DDPM", sample_ddpm, 500), ("DDIM", sample_ddim, 10), ("DDIM", sample_ddim, 25),
+                    ("DDIM", sample_ddim, 50), ("DDIM", sample_ddim, 100), ("DPM-Solver++", sample_dpm_solver, 10),
+                    ("DPM-Solver++", sample_dpm_solver, 20))
+
+
+def seconds_for_64(model, sched, guidances=(0.0, 2.0)):
+    """Wall seconds to sample 64 sprites (one-hot contexts) on the default path, per sampler setting."""
+    context = torch.eye(model.n_cfeat)[torch.arange(64) % model.n_cfeat]
+    rows = []
+    for label, sampler, steps in SAMPLER_SETTINGS:
+        row = {"sampler": label, "steps": steps}
+        for w in guidances:
+            result = sampler(model, sched, n=64, steps=steps, context=context, guidance=w,
+                             generator=torch.Generator().manual_seed(0))
+            row[f"seconds_w{w:g}"] = result.seconds
+        rows.append(row)
+    return rows
+
+
 def run_bench(batches=(32, 128), ddpm_steps=500, ddim_steps=25, train_batch=100, train_steps=10, repeats=2,
-              compile_check=False):
+              compile_check=False, per_64=False):
     """Measure everything once; returns a dict of rows (also what --json writes)."""
     device = pick_device("cpu")
     fast = resolve_precision("auto", device)
@@ -136,7 +155,8 @@ def run_bench(batches=(32, 128), ddpm_steps=500, ddim_steps=25, train_batch=100,
     return {"machine": machine_description(), "fast_precision": fast, "flops_per_image_step": flops,
             "matmul_gflops_fp32": matmul_peak_gflops(torch.float32),
             "matmul_gflops_bf16": matmul_peak_gflops(torch.bfloat16), "rows": rows,
-            "compile": bench_compile(model, batches[0], fast) if compile_check else None}
+            "compile": bench_compile(model, batches[0], fast) if compile_check else None,
+            "seconds_for_64": seconds_for_64(model, sched) if per_64 else None}
 
 
 def markdown(report):
@@ -166,6 +186,11 @@ def markdown(report):
         lines.append(f"\ntorch.compile (fast path, batch {c['batch']}): compile {c['compile_seconds']:.1f} s; forward "
                      f"{1e3 * c['eager_forward_s']:.1f} ms eager, {1e3 * c['compiled_forward_s']:.1f} ms compiled; "
                      f"pays back after {c['break_even_forwards'] or float('inf'):.0f} forward passes")
+    if report["seconds_for_64"]:
+        lines += ["", "Seconds for 64 sprites on the default path:", "",
+                  "| sampler | steps | guidance 0 | guidance 2 |", "|---|---|---|---|"]
+        lines += [f"| {r['sampler']} | {r['steps']} | {r['seconds_w0']:.2f} s | {r['seconds_w2']:.2f} s |"
+                  for r in report["seconds_for_64"]]
     return "\n".join(lines)
 
 
@@ -175,6 +200,7 @@ def add_bench_arguments(parser):
     parser.add_argument("--ddim-steps", type=int, default=25)
     parser.add_argument("--train-steps", type=int, default=10, help="timed training steps per mode")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs per sampling setting (best kept)")
+    parser.add_argument("--per-64", action="store_true", help="also time 64 sprites for every sampler setting")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile and its payback")
     parser.add_argument("--json", default=None, help="also write the raw numbers to this file")
     return parser
@@ -183,7 +209,7 @@ def add_bench_arguments(parser):
 def run_bench_command(args):
     report = run_bench(batches=tuple(int(b) for b in args.batches.split(",")), ddpm_steps=args.ddpm_steps,
                        ddim_steps=args.ddim_steps, train_steps=args.train_steps, repeats=args.repeats,
-                       compile_check=args.compile)
+                       compile_check=args.compile, per_64=args.per_64)
     print(markdown(report))
     if args.json:
         with open(args.json, "w") as f:
