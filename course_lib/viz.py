@@ -300,7 +300,7 @@ def draw_unet(rows, input_shape=(1, 3, 16, 16), ax=None):
     cout = "×".join(str(d) for d in info["out"][0][1:])
     xe, xd, xo = 1.3, 7.9, 10.7  # encoder, decoder and output columns
     ys = {16: 5.4, 8: 3.8, 4: 2.2}
-    _box(ax, xe, 6.9, w, 0.6, f"x_t  {cin}", "#eeeeee", 9)
+    _box(ax, xe, 6.9, w, 0.6, f"$x_t$  {cin}", "#eeeeee", 9)
     _box(ax, xe, 5.4, w, h, label("init_conv", "residual conv block"), enc, 7)
     _box(ax, xe, 3.8, w, h, label("down1", "2 conv blocks + max-pool"), enc, 7)
     _box(ax, xe, 2.2, w, h, label("down2", "2 conv blocks + max-pool"), enc, 7)
@@ -309,7 +309,7 @@ def draw_unet(rows, input_shape=(1, 3, 16, 16), ax=None):
     _box(ax, xd, 3.8, w, h, label("up1", "concat, up-conv, 2 blocks"), dec, 7)
     _box(ax, xd, 5.4, w, h, label("up2", "concat, up-conv, 2 blocks"), dec, 7)
     _box(ax, xo, 5.4, 1.9, h, label("out", "concat, 2 convs"), dec, 7)
-    _box(ax, xo, 6.9, 1.9, 0.6, f"ε̂  {cout}", "#eeeeee", 9)
+    _box(ax, xo, 6.9, 1.9, 0.6, rf"$\hat\varepsilon$  {cout}", "#eeeeee", 9)
     # main path
     _arrow(ax, (xe, 6.6), (xe, 5.9))
     _arrow(ax, (xe, 4.9), (xe, 4.3))
@@ -325,7 +325,7 @@ def draw_unet(rows, input_shape=(1, 3, 16, 16), ax=None):
     _arrow(ax, (xe + 1.0, 2.2), (xd - 1.0, 3.65), skip, ls="--", lw=1.6)
     _arrow(ax, (xe + 1.0, 3.8), (xd - 1.0, 5.25), skip, ls="--", lw=1.6)
     _arrow(ax, (xe + 1.0, 5.6), (xo - 0.8, 5.9), skip, ls="--", lw=1.6, rad=-0.16)
-    ax.text(4.6, 7.25, "skip connections (dashed): encoder features are concatenated into the decoder",
+    ax.text(5.9, 7.25, "skip connections (dashed): encoder features are concatenated into the decoder",
             color=skip, fontsize=8, ha="center")
     # embeddings enter the decoder from the right
     emb = "tab:purple"
