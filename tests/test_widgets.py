@@ -239,4 +239,19 @@ def test_noising_widget_reacts(sched, sprites, noise):
     assert "ᾱ_t = 0.0064" in caption.value
 
 
+# ---- the gallery script
+
+def test_gallery_write_atomic_and_cheap_figures(tmp_path):
+    from course_lib import gallery
+    target = tmp_path / "sub" / "a.png"
+    gallery.write_atomic(b"data", target)
+    assert target.read_bytes() == b"data" and [p.name for p in target.parent.iterdir()] == ["a.png"]
+    assert torch.equal(gallery.one_hot_rows(2)[:4], torch.tensor([[1., 0, 0, 0, 0]] * 2 + [[0., 1, 0, 0, 0]] * 2))
+    losses = tmp_path / "losses.npy"
+    np.save(losses, np.linspace(1, 0.05, 500))
+    for fig in (gallery.loss_figure(losses), gallery.training_sprites_figure(per_class=2),
+                gallery.unet_figure(ContextUnet(n_feat=16))):
+        assert viz.figure_png(fig)[:4] == b"\x89PNG"
+
+
 # ---- chapters 3 and 4
