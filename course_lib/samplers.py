@@ -83,7 +83,7 @@ def ddim_step(sched, x_t, t, t_prev, eps, eta=0.0, noise=None):
 
 
 def _dpm_coefficients(sched, t):
-    """α_t = sqrt(ᾱ_t), σ_t = sqrt(1 − ᾱ_t), the half-log-SNR λ_t = log(α_t / σ_t)."""
+    """α_t = sqrt(ᾱ_t) and σ_t = sqrt(1 − ᾱ_t), in float64 (λ_t = log(α_t / σ_t) is built from them)."""
     ab = sched.alpha_bars[int(t)].double()
     return ab.sqrt(), (1 - ab).sqrt()
 
