@@ -138,15 +138,21 @@ def plot_losses(losses, window=None, ax=None, title="training loss", log=True):
     return ax.figure
 
 
-def training_progress_figure(losses, snapshots, nrow=None):
-    """Loss curve on the left; on the right one row of samples per snapshot (epoch, images (n, 3, H, W))."""
-    fig, (ax_loss, ax_img) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [1, 1.15]})
+def training_progress_figure(losses, snapshots, nrow=None, max_rows=6):
+    """Loss curve on the left; on the right one row of samples per snapshot (epoch, images (n, 3, H, W)).
+
+    With more than `max_rows` snapshots, shows the first, the last and evenly spaced ones between.
+    """
+    fig, (ax_loss, ax_img) = plt.subplots(1, 2, figsize=(12, 4.4), gridspec_kw={"width_ratios": [1, 1.35]})
     plot_losses(losses, ax=ax_loss)
+    if len(snapshots) > max_rows:
+        keep = np.unique(np.linspace(0, len(snapshots) - 1, max_rows).round().astype(int))
+        snapshots = [snapshots[i] for i in keep]
     if snapshots:
         images = torch.cat([torch.as_tensor(s[1]) for s in snapshots])
         n = nrow or len(snapshots[0][1])
         show_grid(images, nrow=n, ax=ax_img, row_labels=[f"epoch {e:g}" for e, _ in snapshots],
-                  title="samples from the same noise, after each epoch")
+                  title="samples from the same starting noise, by epoch")
     else:
         ax_img.axis("off")
     fig.tight_layout()

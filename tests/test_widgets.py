@@ -99,6 +99,13 @@ def test_figures_draw(sched):
         assert viz.figure_png(fig)[:4] == b"\x89PNG"
 
 
+def test_training_progress_keeps_at_most_max_rows():
+    snaps = [(e, torch.full((2, 3, 16, 16), e / 10 - 1)) for e in range(1, 13)]
+    fig = viz.training_progress_figure(list(np.linspace(1, 0.1, 100)), snaps, max_rows=4)
+    labels = [tick.get_text() for tick in fig.axes[1].get_yticklabels()]
+    assert labels == ["epoch 1", "epoch 5", "epoch 8", "epoch 12"]
+
+
 def test_draw_unet_needs_a_trace():
     with pytest.raises(ValueError, match="trace_shapes"):
         viz.draw_unet([("init_conv", (1, 64, 16, 16), 10)])
