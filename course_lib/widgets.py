@@ -203,11 +203,14 @@ def noising_stats(sched, t):
             "snr": ab / (1 - ab) if ab < 1 else float("inf")}
 
 
-def render_noising(x0, t, sched, noise, scale=5):
+def render_noising(x0, t, sched, noise=None, scale=5):
     """x_t = sqrt(ᾱ_t) x0 + sqrt(1 − ᾱ_t) ε for sprites x0 (N, 3, H, W) and fixed noise: uint8 (rows, cols, 3).
 
-    t = 0 gives the clean sprites; the same `noise` for every t, so a slider shows one path.
+    t = 0 gives the clean sprites; the same `noise` for every t, so a slider shows one path
+    (None: noise drawn with seed 0, the same on every call).
     """
+    if noise is None:
+        noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0))
     return grid_array(noised(x0, t, sched, noise), nrow=len(x0), scale=scale)
 
 

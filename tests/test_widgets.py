@@ -233,6 +233,7 @@ def test_render_noising_values(sched, sprites, noise):
     x_t = sched.add_noise(sprites, torch.full((3,), t), noise)
     assert np.array_equal(W.render_noising(sprites, t, sched, noise, scale=1), viz.grid_array(x_t, nrow=3))
     assert W.render_noising(sprites, t, sched, noise, scale=5).shape == (5 * 18, 5 * 52, 3)
+    assert np.array_equal(W.render_noising(sprites, t, sched), W.render_noising(sprites, t, sched))  # seeded
 
 
 def test_noising_widget_reacts(sched, sprites, noise):
