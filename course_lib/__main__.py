@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from .bench import add_bench_arguments, run_bench_command
+from .checkpoint import atomic_write
 from .data import SpriteDataset, parse_context, to_uint8
 from .metrics import add_evaluate_arguments, run_evaluate
 from .model import ContextUnet
@@ -44,13 +45,11 @@ def cmd_sample(args):
     res = SAMPLERS[args.sampler](model, sched, n=args.n, context=context, guidance=args.guidance,
                                  generator=torch.Generator().manual_seed(args.seed), precision=args.precision,
                                  **sampler_kwargs(args.sampler, args.steps, args.eta))
-    out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".png":
         save_png(grid_array(res.images, nrow=args.nrow, scale=args.scale), out)
     else:
-        tmp = out.with_name(f".{out.name}.tmp.npy")
-        np.save(tmp, to_uint8(res.images))
-        tmp.replace(out)
+        with atomic_write(out) as f:
+            np.save(f, to_uint8(res.images))
     print(f"wrote {args.n} sprites to {out} ({args.sampler}, {len(res.timesteps) - 1} steps, "
           f"{res.seconds:.2f} s)")
 
@@ -75,8 +74,8 @@ def cmd_train(args):
             "n_sprites": len(data), "final_loss_mean_100": float(np.mean(result.losses[-100:]))}
     sha = save_weights(result.ema_model, sched, args.out, meta)
     record_in_manifest(args.out, sha, meta)
-    loss_file = Path(args.out).with_suffix(".losses.npy")
-    np.save(loss_file, np.asarray(result.losses, np.float32))
+    with atomic_write(Path(args.out).with_suffix(".losses.npy")) as f:
+        np.save(f, np.asarray(result.losses, np.float32))
     print(json.dumps({"out": str(args.out), "sha256": sha, **meta}))
 
 

@@ -7,6 +7,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from .checkpoint import atomic_write
 from .model import ContextUnet
 from .precision import autocast, cpu_has_fast_bf16, fold_batchnorm, pick_device, resolve_precision
 from .pretrained import load_pretrained
@@ -63,7 +64,6 @@ def bench_sampling(model, sched, sampler, steps, batch, precision, repeats):
 
 def bench_training(model, sched, batch, precision, steps):
     """Images per second of training steps (forward, loss, backward, AdamW) at `batch`."""
-    device = next(model.parameters()).device
     if precision != "fp32":
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -212,6 +212,6 @@ def run_bench_command(args):
                        compile_check=args.compile, per_64=args.per_64)
     print(markdown(report))
     if args.json:
-        with open(args.json, "w") as f:
+        with atomic_write(args.json, "w") as f:
             json.dump(report, f, indent=2)
     return report

@@ -1,4 +1,5 @@
 """Saving and loading weights safely: atomic writes, sha256 checks, ``weights_only=True`` loads."""
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -16,18 +17,26 @@ def sha256_of(path):
     return digest.hexdigest()
 
 
-def save_atomic(obj, path):
-    """torch.save to a temporary file in the same folder, then rename: never a half-written file."""
+@contextlib.contextmanager
+def atomic_write(path, mode="wb"):
+    """A file opened on a temporary name beside `path`, renamed to `path` when the block succeeds and
+    deleted when it fails: `path` is either the old file or the whole new one, never half-written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+        with os.fdopen(fd, mode) as f:
+            yield f
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_atomic(obj, path):
+    """torch.save `obj` to `path` through atomic_write."""
+    with atomic_write(path) as f:
+        torch.save(obj, f)
 
 
 def load_checked(path, sha256=None, map_location="cpu"):

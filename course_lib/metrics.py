@@ -23,9 +23,9 @@ from torch import nn
 
 from .checkpoint import load_checked, save_atomic, sha256_of
 from .data import to_model_space
-from .precision import pick_device, resolve_precision
+from .precision import eval_mode, pick_device, resolve_precision
 from .pretrained import WEIGHTS_DIR, expected_sha256, load_pretrained, load_weights, record_in_manifest
-from .samplers import SAMPLERS, _EvalMode
+from .samplers import SAMPLERS
 from .sprites import CLASS_NAMES, generate_sprites
 
 __all__ = ["SpriteClassifier", "train_classifier", "save_classifier", "load_classifier", "ship_classifier",
@@ -95,7 +95,7 @@ def _random_shift(x, generator, max_shift):
 def _predict(classifier, images, batch=1000):
     """Class indices (N,) the classifier assigns."""
     device = _device_of(classifier)
-    with _EvalMode(classifier):
+    with eval_mode(classifier):
         return torch.cat([classifier(chunk.to(device)).argmax(1).cpu() for chunk in images.split(batch)])
 
 
@@ -213,7 +213,7 @@ def feature_stats(classifier, images, batch=1000):
     if len(images) < 2:
         raise ValueError(f"feature statistics need at least 2 images for a covariance, got {len(images)}")
     device = _device_of(classifier)
-    with _EvalMode(classifier):
+    with eval_mode(classifier):
         feats = torch.cat([classifier.features(chunk.to(device)).cpu() for chunk in images.split(batch)])
     feats = feats.double()  # (N, D)
     mu = feats.mean(0)

@@ -73,6 +73,17 @@ def fold_batchnorm(model):
 
 
 @contextlib.contextmanager
+def eval_mode(model):
+    """`model` in eval mode inside the block, back in the mode it had after it (even on error)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+@contextlib.contextmanager
 def inference_context(model, device, precision="auto"):
     """inference_mode, and on the fast path autocast with a folded channels_last copy of the model.
 

@@ -1,13 +1,11 @@
 """The shipped weights: written with their sha256 in data/weights/manifest.json, loaded only when
 the file's sha256 matches, always with ``weights_only=True``."""
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
-from .checkpoint import load_checked, save_atomic, sha256_of
+from .checkpoint import atomic_write, load_checked, save_atomic, sha256_of
 from .model import ContextUnet
 from .schedule import NoiseSchedule
 
@@ -31,11 +29,9 @@ def record_in_manifest(path, sha256, meta=None, manifest=None):
     manifest = Path(manifest or path.parent / MANIFEST)
     entries = json.loads(manifest.read_text()) if manifest.exists() else {}
     entries[path.name] = {"sha256": sha256, **(meta or {})}
-    fd, tmp = tempfile.mkstemp(prefix=f".{manifest.name}.", dir=manifest.parent)
-    with os.fdopen(fd, "w") as f:
+    with atomic_write(manifest, "w") as f:
         json.dump(entries, f, indent=2, sort_keys=True)
         f.write("\n")
-    os.replace(tmp, manifest)
 
 
 def expected_sha256(path):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .model import check_context
-from .precision import inference_context, prepare_input
+from .precision import eval_mode, inference_context, prepare_input
 
 
 @dataclass
@@ -148,19 +148,6 @@ def guided_eps(model, x, t_frac, context, guidance):
     return (1 + guidance) * eps_c - guidance * eps_null
 
 
-class _EvalMode:
-    """Put a model in eval mode for the duration of a `with` block, then restore its mode."""
-
-    def __init__(self, model):
-        self.model, self.was_training = model, model.training
-
-    def __enter__(self):
-        self.model.eval()
-
-    def __exit__(self, *exc):
-        self.model.train(self.was_training)
-
-
 def _sample(model, sched, n, steps, update, *, context, guidance, generator, x_T, record_every,
             precision, needs_noise):
     """The loop shared by all samplers: draw x_T, then x <- update(x, t, t_prev, eps) per step."""
@@ -180,7 +167,7 @@ def _sample(model, sched, n, steps, update, *, context, guidance, generator, x_T
         context = check_context(context, n, model.n_cfeat).to(device)
     frames, x0_frames, frame_steps = [], [], []
     start = time.perf_counter()
-    with _EvalMode(model), inference_context(model, device, precision) as (net, precision):
+    with eval_mode(model), inference_context(model, device, precision) as (net, precision):
         for i, (t, t_prev) in enumerate(zip(timesteps[:-1], timesteps[1:])):
             t_frac = torch.full((n,), t / sched.timesteps, device=device)
             eps = guided_eps(net, prepare_input(x, precision), t_frac, context, guidance)

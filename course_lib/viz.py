@@ -3,9 +3,6 @@
 Display maps [-1, 1] to [0, 1] with (x + 1) / 2 and clips, never per-image stretching.
 """
 import io
-import os
-import tempfile
-from pathlib import Path
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -15,6 +12,7 @@ from matplotlib import animation
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from PIL import Image
 
+from .checkpoint import atomic_write
 from .data import to_uint8
 
 
@@ -33,16 +31,8 @@ def grid_array(images, nrow=8, pad=1, scale=1):
 
 def save_png(array, path):
     """Write a uint8 (H, W, 3) picture to `path` atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        Image.fromarray(array).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        Image.fromarray(array).save(f, format="PNG")
 
 
 def to_display(images):
@@ -305,7 +295,6 @@ def draw_unet(rows, input_shape=(1, 3, 16, 16), ax=None):
     cin = "×".join(str(d) for d in input_shape[1:])
     cout = "×".join(str(d) for d in info["out"][0][1:])
     xe, xd, xo = 1.3, 7.9, 10.7  # encoder, decoder and output columns
-    ys = {16: 5.4, 8: 3.8, 4: 2.2}
     _box(ax, xe, 6.9, w, 0.6, f"$x_t$  {cin}", "#eeeeee", 9)
     _box(ax, xe, 5.4, w, h, label("init_conv", "residual conv block"), enc, 7)
     _box(ax, xe, 3.8, w, h, label("down1", "2 conv blocks + max-pool"), enc, 7)

@@ -16,7 +16,6 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
-from .data import to_uint8
 from .samplers import predict_x0
 from .viz import feature_grid, figure_png, grid_array, plot_schedule, png_bytes
 

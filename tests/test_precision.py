@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from course_lib import ContextUnet, ddim_step
-from course_lib.precision import fold_batchnorm, inference_context, prepare_input, resolve_precision
+from course_lib.precision import eval_mode, fold_batchnorm, inference_context, prepare_input, resolve_precision
 from course_lib.pretrained import load_pretrained
 
 
@@ -48,3 +48,17 @@ def test_resolve_precision():
     assert resolve_precision("auto", "cpu") in ("fp32", "bf16")
     with pytest.raises(ValueError, match=r"precision must be one of \('auto', 'fp32', 'bf16', 'fp16'\), got 'int8'"):
         resolve_precision("int8", "cpu")
+
+
+def test_eval_mode_restores_the_mode_the_model_had_even_on_error():
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)).train()
+    with eval_mode(net):
+        assert not net.training and not net[1].training
+    assert net.training and net[1].training
+    with pytest.raises(RuntimeError, match="boom"):
+        with eval_mode(net):
+            raise RuntimeError("boom")
+    assert net.training
+    with eval_mode(net.eval()):
+        pass
+    assert not net.training

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from course_lib import ContextUnet, NoiseSchedule, TrainConfig, train
+from course_lib import ContextUnet, TrainConfig, train
 from course_lib.data import SpriteDataset, to_model_space
 from course_lib.sprites import generate_sprites
 
