@@ -10,7 +10,7 @@ import torch
 
 from .bench import add_bench_arguments, run_bench_command
 from .checkpoint import atomic_write
-from .data import SpriteDataset, parse_context, to_uint8
+from .data import CLASS_NAMES, SpriteDataset, parse_context, to_uint8
 from .metrics import add_evaluate_arguments, run_evaluate
 from .model import ContextUnet
 from .precision import pick_device
@@ -37,7 +37,7 @@ def sampler_kwargs(sampler, steps, eta):
 def cmd_sample(args):
     from .viz import grid_array, save_png
     out = Path(args.out)
-    if out.suffix not in (".png", ".npy"):
+    if out.suffix.lower() not in (".png", ".npy"):
         raise ValueError(f"--out must end in .png (a grid picture) or .npy (uint8 (n,16,16,3)), got {out}")
     device = pick_device(args.device)
     model, sched = _load_model(args.weights, device)
@@ -45,7 +45,7 @@ def cmd_sample(args):
     res = SAMPLERS[args.sampler](model, sched, n=args.n, context=context, guidance=args.guidance,
                                  generator=torch.Generator().manual_seed(args.seed), precision=args.precision,
                                  **sampler_kwargs(args.sampler, args.steps, args.eta))
-    if out.suffix == ".png":
+    if out.suffix.lower() == ".png":
         save_png(grid_array(res.images, nrow=args.nrow, scale=args.scale), out)
     else:
         with atomic_write(out) as f:
@@ -79,50 +79,61 @@ def cmd_train(args):
     print(json.dumps({"out": str(args.out), "sha256": sha, **meta}))
 
 
+class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows each option's default, where it has one."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m course_lib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("sample", help="generate sprites with the shipped (or given) model")
-    s.add_argument("--sampler", choices=sorted(SAMPLERS), default="ddim")
+    helpful = {"formatter_class": _DefaultsHelp}
+    s = sub.add_parser("sample", help="generate sprites with the shipped (or given) model", **helpful)
+    s.add_argument("--sampler", choices=sorted(SAMPLERS), default="ddim", help="ddpm, ddim or dpm (DPM-Solver++)")
     s.add_argument("--steps", type=int, default=None, help="default: 500 for ddpm, 25 for ddim, 20 for dpm")
-    s.add_argument("--eta", type=float, default=0.0)
-    s.add_argument("--n", type=int, default=32)
-    s.add_argument("--context", default="none", help='"hero", "hero=1,food=0.6" or "none"')
-    s.add_argument("--guidance", type=float, default=0.0)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--eta", type=float, default=0.0, help="ddim's stochasticity, 0 to 1")
+    s.add_argument("--n", type=int, default=32, help="number of sprites")
+    s.add_argument("--context", default="none",
+                   help=f'a class ({", ".join(CLASS_NAMES)}), a mix like "hero=1,food=0.6", or "none"')
+    s.add_argument("--guidance", type=float, default=0.0, help="classifier-free guidance w (0: none; 2 is good)")
+    s.add_argument("--seed", type=int, default=0, help="same seed, same sprites")
     s.add_argument("--weights", default=None, help=f"a weights file (default: the shipped one in {WEIGHTS_DIR})")
     s.add_argument("--out", required=True, help="FILE.png (grid) or FILE.npy (uint8 (n,16,16,3))")
-    s.add_argument("--nrow", type=int, default=8)
+    s.add_argument("--nrow", type=int, default=8, help="sprites per row of the PNG grid")
     s.add_argument("--scale", type=int, default=4, help="pixel size of the PNG grid")
-    s.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
-    s.add_argument("--device", default="auto")
+    s.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="auto: the fast path where the hardware has one; fp32: the course's way")
+    s.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     s.set_defaults(func=cmd_sample)
 
-    t = sub.add_parser("train", help="train a context model to predict noise")
+    t = sub.add_parser("train", help="train a context model to predict noise", **helpful)
     t.add_argument("--data", default="sprites", help='"sprites", a sprites .npy file, or a folder of class folders')
     t.add_argument("--n", type=int, default=None, help="number of sprites (default: 89,400 generated, or all)")
-    t.add_argument("--epochs", type=int, default=TrainConfig.epochs)
-    t.add_argument("--minutes", type=float, default=None, help="wall-clock budget")
-    t.add_argument("--max-steps", type=int, default=None)
-    t.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
-    t.add_argument("--lr", type=float, default=TrainConfig.lr)
-    t.add_argument("--n-feat", type=int, default=64)
-    t.add_argument("--timesteps", type=int, default=500)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    t.add_argument("--epochs", type=int, default=TrainConfig.epochs, help="passes over the data")
+    t.add_argument("--minutes", type=float, default=None, help="wall-clock budget; stops early when spent")
+    t.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
+    t.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="sprites per step")
+    t.add_argument("--lr", type=float, default=TrainConfig.lr, help="AdamW learning rate (decays linearly)")
+    t.add_argument("--n-feat", type=int, default=64, help="the U-Net's base width (the course's n_feat)")
+    t.add_argument("--timesteps", type=int, default=500, help="T, the number of noise levels")
+    t.add_argument("--seed", type=int, default=0, help="weights, data order and noise")
+    t.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="auto: the fast path where the hardware has one; fp32: the course's way")
     t.add_argument("--checkpoint", default=None, help="checkpoint file for resuming")
-    t.add_argument("--checkpoint-every", type=int, default=0)
+    t.add_argument("--checkpoint-every", type=int, default=0, help="steps between checkpoints (0: none)")
     t.add_argument("--resume", default=None, help="continue from this checkpoint")
-    t.add_argument("--device", default="auto")
+    t.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     t.add_argument("--out", required=True, help="weights file to write (EMA weights)")
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("evaluate", help="sprite FID and context accuracy; one JSON line per setting")
+    e = sub.add_parser("evaluate", help="sprite FID and context accuracy; one JSON line per setting", **helpful)
     add_evaluate_arguments(e)
     e.set_defaults(func=run_evaluate)
 
-    b = sub.add_parser("bench", help="speed: fp32 eager NCHW against the fast path, side by side")
+    b = sub.add_parser("bench", help="speed: fp32 eager NCHW against the fast path, side by side", **helpful)
     add_bench_arguments(b)
     b.set_defaults(func=run_bench_command)
     return parser

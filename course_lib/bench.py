@@ -196,8 +196,8 @@ def markdown(report):
 
 def add_bench_arguments(parser):
     parser.add_argument("--batches", default="32,128", help="sampling batch sizes, comma-separated")
-    parser.add_argument("--ddpm-steps", type=int, default=500)
-    parser.add_argument("--ddim-steps", type=int, default=25)
+    parser.add_argument("--ddpm-steps", type=int, default=500, help="DDPM steps timed (each costs the same)")
+    parser.add_argument("--ddim-steps", type=int, default=25, help="DDIM steps timed")
     parser.add_argument("--train-steps", type=int, default=10, help="timed training steps per mode")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs per sampling setting (best kept)")
     parser.add_argument("--per-64", action="store_true", help="also time 64 sprites for every sampler setting")

@@ -19,14 +19,19 @@ def sha256_of(path):
 
 @contextlib.contextmanager
 def atomic_write(path, mode="wb"):
-    """A file opened on a temporary name beside `path`, renamed to `path` when the block succeeds and
-    deleted when it fails: `path` is either the old file or the whole new one, never half-written."""
+    """A file opened for writing ("wb" or "w") on a temporary name beside `path`, renamed to `path` when
+    the block succeeds and deleted when it fails: `path` is either the old file or the whole new one.
+    The new file keeps the old one's permissions, or gets rw-r--r-- (0644) if there was none."""
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_write writes a whole new file: mode must be 'wb' or 'w', got {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    permissions = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, mode) as f:
             yield f
+        os.chmod(tmp, permissions)  # mkstemp makes the file private (0600)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -50,4 +55,8 @@ def load_checked(path, sha256=None, map_location="cpu"):
         if actual != sha256:
             raise ValueError(f"{path} has sha256 {actual}, expected {sha256}: the file is damaged or was "
                              "replaced; restore it with `git checkout -- data/weights` or retrain it")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # the safe unpickler fails in many ways on a file that is not a checkpoint
+        raise ValueError(f"{path} is not a weights file course_lib can read ({type(err).__name__}); pass one "
+                         "written by `python -m course_lib train --out PATH` or course_lib's save functions") from err

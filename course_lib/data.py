@@ -214,13 +214,15 @@ class SpriteDataset(torch.utils.data.Dataset):
             return cls.generated(89_400 if n is None else n, seed=seed)
         path = Path(spec)
         if path.suffix.lower() == ".npy":
+            if not path.is_file():
+                raise FileNotFoundError(f"{path} not found; the data can be {DATA_FORMS}")
             if not path.name.startswith("sprites_"):
                 raise ValueError(
                     f"{path}: can't tell where its labels are; name it like the course's, sprites_X.npy "
                     "with the labels in sprite_labels_nc_X.npy beside it, or call SpriteDataset.from_npy"
                 )
             labels_path = path.with_name("sprite_labels_nc_" + path.name[len("sprites_"):])
-            if path.is_file() and not labels_path.is_file():
+            if not labels_path.is_file():
                 raise FileNotFoundError(
                     f"{labels_path} not found: the labels for {path.name} must be beside it, named like the "
                     "course's (sprites_X.npy -> sprite_labels_nc_X.npy)"

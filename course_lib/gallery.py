@@ -10,8 +10,6 @@ Every file is written atomically (a temporary file, then a rename). Seeds are fi
 gives the same pictures on the same machine.
 """
 import argparse
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from .checkpoint import atomic_write  # noqa: E402
 from .data import CLASS_NAMES, SpriteDataset  # noqa: E402
 from .model import trace_shapes  # noqa: E402
 from .precision import pick_device  # noqa: E402
@@ -32,21 +31,6 @@ from .viz import draw_unet, figure_png, plot_losses, show_grid, show_strip  # no
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "docs" / "gallery"
 PER_CLASS = 8
-
-
-def write_atomic(data, path):
-    """Write bytes to `path` via a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a figure is for everyone
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def one_hot_rows(per_class, n_classes=len(CLASS_NAMES)):
@@ -103,7 +87,9 @@ def make_gallery(out=DEFAULT_OUT, device="auto", log=print):
     paths = []
     for name, make in figures.items():
         start = time.perf_counter()
-        write_atomic(figure_png(make(), dpi=110), out / name)
+        png = figure_png(make(), dpi=110)
+        with atomic_write(out / name) as f:
+            f.write(png)
         paths.append(out / name)
         log(f"wrote {out / name} ({time.perf_counter() - start:.1f} s)")
     return paths

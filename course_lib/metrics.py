@@ -267,7 +267,7 @@ def evaluate(model, sched, sampler="ddim", steps=25, n=1000, guidance=0.0, seed=
 
     classifier: default the shipped one. Samples come from torch.Generator().manual_seed(seed), drawn
     `batch` at a time (same seed and batch, same samples). "seconds" times the sampling loops only,
-    after one untimed warm-up step.
+    after one untimed warm-up step. "fid_floor": what n real sprites score, FID's floor at this n.
     """
     classes = len(CLASS_NAMES)
     if sampler not in SAMPLERS:
@@ -301,6 +301,7 @@ def evaluate(model, sched, sampler="ddim", steps=25, n=1000, guidance=0.0, seed=
     fid = frechet_distance(*feature_stats(classifier, images), *reference_stats(classifier, n, reference_seed))
     hits = (_predict(classifier, images) == asked).double()
     return {"sampler": sampler, "steps": steps, "eta": eta, "guidance": guidance, "n": n, "fid": fid,
+            "fid_floor": data_fid_floor(n, seed_b=reference_seed, classifier=classifier),
             "precision": resolve_precision(precision, device),
             "context_acc": hits.mean().item(),
             "context_acc_by_class": {name: hits[k::classes].mean().item() for k, name in enumerate(CLASS_NAMES)},
@@ -342,13 +343,14 @@ def add_evaluate_arguments(parser):
     parser.add_argument("--eta", type=float, default=0.0, help="ddim's stochasticity")
     parser.add_argument("--n", type=int, default=1000, help=f"samples, a multiple of {len(CLASS_NAMES)}")
     parser.add_argument("--guidance", type=_list_of(float), default=[0.0], help="a number or a list (0,1,3)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--reference-seed", type=int, default=REFERENCE_SEED)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sampling noise")
+    parser.add_argument("--reference-seed", type=int, default=REFERENCE_SEED,
+                        help="seed of the real sprites FID compares against")
     parser.add_argument("--batch", type=int, default=500, help="samples drawn at once")
     parser.add_argument("--weights", default=None, help=f"a weights file (default: the shipped one in {WEIGHTS_DIR})")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                         help="auto: the fast path where the hardware has one; fp32: the course's way")
-    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, ...")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     return parser
 
 

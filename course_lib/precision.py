@@ -23,15 +23,24 @@ def cpu_has_fast_bf16():
     return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
 
 
+def _mps_available():
+    return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+
+
 def pick_device(name="auto"):
-    """cuda, then mps, then cpu, unless a device is named."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    """"auto": cuda, then mps, then cpu. A named device ("cpu", "cuda", "cuda:1", "mps") is checked."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if _mps_available() else "cpu")
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": _mps_available()}
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in available:
+        raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
+    if not available[device.type]:
+        raise ValueError(f"device {name!r} is not available with this PyTorch on this machine; use cpu or auto")
+    return device
 
 
 def resolve_precision(precision, device):
@@ -39,6 +48,9 @@ def resolve_precision(precision, device):
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     device = torch.device(device)
+    if precision == "fp16" and device.type == "cpu":
+        raise ValueError("fp16 on a CPU is emulated and several times slower than fp32; use bf16 (fast on "
+                         "CPUs with AVX512-BF16 or AMX), fp32 or auto")
     if precision != "auto":
         return precision
     if device.type == "cuda":

@@ -152,6 +152,8 @@ def _sample(model, sched, n, steps, update, *, context, guidance, generator, x_T
             precision, needs_noise):
     """The loop shared by all samplers: draw x_T, then x <- update(x, t, t_prev, eps) per step."""
     _check_guidance(guidance)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer number of sprites, got {n!r}")
     if isinstance(record_every, bool) or not isinstance(record_every, int) or record_every < 0:
         raise ValueError(f"record_every must be an integer >= 0 (0 keeps no frames), got {record_every!r}")
     timesteps = sampling_timesteps(sched, steps)

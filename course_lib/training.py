@@ -12,6 +12,7 @@ uninterrupted one step for step.
 import copy
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -141,6 +142,9 @@ def train(model, sched, data, config=None, resume=None, callback=None, **overrid
     generator = torch.Generator().manual_seed(cfg.seed)
     result = TrainResult(model=model, ema_model=ema_model, precision=precision)
     if resume is not None:
+        if not Path(resume).is_file():
+            raise FileNotFoundError(f"no checkpoint at {resume}: resume takes the file an earlier run wrote with "
+                                    "checkpoint_path (--checkpoint PATH --checkpoint-every N on the command line)")
         state = load_checked(resume, map_location=device)
         model.load_state_dict(state["model"])
         ema_model.load_state_dict(state["ema"])

@@ -18,6 +18,9 @@ from .data import to_uint8
 
 def grid_array(images, nrow=8, pad=1, scale=1):
     """Tile float images (N, 3, H, W) in [-1, 1] into one uint8 picture (rows·H, cols·W, 3), white gaps."""
+    for name, value in (("nrow", nrow), ("scale", scale)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer (sprites per row / pixel size), got {value!r}")
     pixels = to_uint8(images)  # (N, H, W, 3)
     n, h, w, _ = pixels.shape
     ncol = min(nrow, max(n, 1))

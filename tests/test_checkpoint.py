@@ -20,6 +20,27 @@ def test_atomic_write_replaces_the_file_only_when_the_block_succeeds(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["report.json"]
 
 
+def test_atomic_write_gives_readable_files_and_keeps_existing_permissions(tmp_path):
+    new, old = tmp_path / "new.npy", tmp_path / "old.npy"
+    old.write_bytes(b"old")
+    old.chmod(0o640)
+    for path in (new, old):
+        with atomic_write(path) as f:
+            f.write(b"data")
+    assert new.stat().st_mode & 0o777 == 0o644
+    assert old.stat().st_mode & 0o777 == 0o640 and old.read_bytes() == b"data"
+
+
+@pytest.mark.parametrize("mode", ["r", "a", "rb", "w+"])
+def test_atomic_write_refuses_modes_that_do_not_write_a_whole_file(tmp_path, mode):
+    path = tmp_path / "keep.txt"
+    path.write_text("keep")
+    with pytest.raises(ValueError, match="mode must be 'wb' or 'w'"):
+        with atomic_write(path, mode):
+            pass
+    assert path.read_text() == "keep" and [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
 def test_save_atomic_round_trips_through_a_checked_load(tmp_path):
     path = tmp_path / "w.pt"
     save_atomic({"w": torch.arange(6.0).reshape(2, 3)}, path)

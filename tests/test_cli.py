@@ -47,11 +47,29 @@ def test_sample_writes_uint8_npy(tiny_weights, tmp_path, sampler):
     assert [p.name for p in tmp_path.iterdir()] == ["sprites.npy"]  # no temporary file left behind
 
 
+def test_upper_case_suffix_is_accepted(tiny_weights, tmp_path):
+    out = tmp_path / "GRID.PNG"
+    assert main(["sample", "--weights", str(tiny_weights), "--n", "2", "--steps", "1", "--out", str(out)]) == 0
+    assert Image.open(out).format == "PNG"
+
+
+def test_a_file_that_is_not_weights_is_refused_with_a_message(tmp_path, capsys):
+    not_weights = tmp_path / "notes.pt"
+    not_weights.write_text("just text")
+    assert main(["sample", "--weights", str(not_weights), "--out", str(tmp_path / "x.png")]) == 2
+    assert "notes.pt is not a weights file course_lib can read" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.pt"]
+
+
 @pytest.mark.parametrize("args, message", [
     (["--out", "x.jpg"], "--out must end in .png"),
     (["--context", "wizard", "--out", "x.png"], "unknown class 'wizard'"),
     (["--steps", "0", "--out", "x.png"], "steps must be from 1 to 500"),
     (["--sampler", "dpm", "--eta", "0.5", "--out", "x.png"], "--eta applies to ddim only"),
+    (["--n", "0", "--out", "x.png"], "n must be a positive integer number of sprites, got 0"),
+    (["--nrow", "0", "--out", "x.png"], "nrow must be a positive integer"),
+    (["--device", "gpu", "--out", "x.png"], "unknown device 'gpu'; use auto, cpu, cuda, cuda:N or mps"),
+    (["--precision", "fp16", "--device", "cpu", "--out", "x.png"], "fp16 on a CPU is emulated"),
 ])
 def test_bad_sample_arguments_exit_2_with_a_message(tiny_weights, tmp_path, capsys, args, message):
     args = [a if not a.startswith("x.") else str(tmp_path / a) for a in args]
@@ -66,6 +84,7 @@ def test_evaluate_prints_one_json_line_per_setting(tiny_weights, capsys):
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["sampler"], r["steps"], r["n"]) for r in rows] == [("ddim", 2, 10), ("dpm", 2, 10)]
     assert all(np.isfinite(r["fid"]) and 0 <= r["context_acc"] <= 1 for r in rows)
+    assert all(0 < r["fid_floor"] < r["fid"] for r in rows)  # 3 training steps: far from real sprites
 
 
 def test_tampered_shipped_weights_are_refused(tmp_path):

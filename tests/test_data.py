@@ -313,6 +313,8 @@ def test_load_errors(tmp_path):
         SpriteDataset.load(images_path)
     with pytest.raises(FileNotFoundError, match="sprites_other.npy not found"):
         SpriteDataset.load(tmp_path / "sprites_other.npy")
+    with pytest.raises(FileNotFoundError, match="nosuch.npy not found"):
+        SpriteDataset.load(tmp_path / "nosuch.npy")
     np.save(tmp_path / "mine.npy", np.zeros((2, 16, 16, 3), np.uint8))
     with pytest.raises(ValueError, match="mine.npy: can't tell where its labels are"):
         SpriteDataset.load(tmp_path / "mine.npy")

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from course_lib import ContextUnet, ddim_step
-from course_lib.precision import eval_mode, fold_batchnorm, inference_context, prepare_input, resolve_precision
+from course_lib.precision import (eval_mode, fold_batchnorm, inference_context, pick_device, prepare_input,
+                                  resolve_precision)
 from course_lib.pretrained import load_pretrained
 
 
@@ -48,6 +49,18 @@ def test_resolve_precision():
     assert resolve_precision("auto", "cpu") in ("fp32", "bf16")
     with pytest.raises(ValueError, match=r"precision must be one of \('auto', 'fp32', 'bf16', 'fp16'\), got 'int8'"):
         resolve_precision("int8", "cpu")
+    with pytest.raises(ValueError, match="fp16 on a CPU is emulated"):
+        resolve_precision("fp16", "cpu")
+
+
+def test_pick_device_checks_the_name_and_that_the_device_is_there():
+    assert pick_device("cpu") == torch.device("cpu")
+    assert pick_device("auto").type in ("cpu", "cuda", "mps")
+    with pytest.raises(ValueError, match="unknown device 'gpu'; use auto, cpu, cuda, cuda:N or mps"):
+        pick_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device 'cuda' is not available"):
+            pick_device("cuda")
 
 
 def test_eval_mode_restores_the_mode_the_model_had_even_on_error():

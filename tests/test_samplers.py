@@ -94,7 +94,9 @@ def test_sampling_without_added_noise_differs(fake_model, sched):
     ({"context": torch.tensor([float("nan"), 0, 0, 0, 0])}, "NaN"),
     ({"x_T": torch.zeros(2, 3, 4, 4)}, r"x_T must have shape \(2, 3, 8, 8\)"),
     ({"record_every": -1}, "record_every must be an integer >= 0"),
+    ({"n": 0}, "n must be a positive integer number of sprites, got 0"),
+    ({"n": -3}, "n must be a positive integer number of sprites, got -3"),
 ])
 def test_bad_sampler_arguments(fake_model, sched, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        sample_ddim(fake_model, sched, n=2, **{"steps": 10, **kwargs})
+        sample_ddim(fake_model, sched, **{"n": 2, "steps": 10, **kwargs})

@@ -56,6 +56,11 @@ def test_resume_continues_exactly(sprites, sched, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["full.ckpt", "run.ckpt"]  # no temporary files
 
 
+def test_resume_from_a_missing_checkpoint_says_how_to_write_one(sprites, sched, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint at .*gone.ckpt.*--checkpoint PATH"):
+        train(_model(8), sched, sprites, TrainConfig(max_steps=1, progress=False), resume=str(tmp_path / "gone.ckpt"))
+
+
 def test_callback_runs_once_per_epoch(sprites, sched):
     seen = []
     train(_model(8), sched, sprites, epochs=3, batch_size=10, progress=False,

@@ -249,11 +249,8 @@ def test_noising_widget_reacts(sched, sprites, noise):
 
 # ---- the gallery script
 
-def test_gallery_write_atomic_and_cheap_figures(tmp_path):
+def test_gallery_cheap_figures(tmp_path):
     from course_lib import gallery
-    target = tmp_path / "sub" / "a.png"
-    gallery.write_atomic(b"data", target)
-    assert target.read_bytes() == b"data" and [p.name for p in target.parent.iterdir()] == ["a.png"]
     assert torch.equal(gallery.one_hot_rows(2)[:4], torch.tensor([[1., 0, 0, 0, 0]] * 2 + [[0., 1, 0, 0, 0]] * 2))
     losses = tmp_path / "losses.npy"
     np.save(losses, np.linspace(1, 0.05, 500))

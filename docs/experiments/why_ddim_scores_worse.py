@@ -3,7 +3,8 @@
 1. Pixel statistics of 200 samples per sampler (w = 0, one-hot contexts, seed 0) against real sprites:
    the share of mid-tone values (strictly between -0.9 and 0.9), of pure-white background pixels, and
    the mean absolute difference between neighbouring pixels (edge contrast).
-2. DDIM-25 with x̂0 clamped to [-1, 1] inside every step, as diffusers' clip_sample does: FID at n = 1000.
+2. DDIM-25 with x̂0 clamped to [-1, 1] inside every step and ε recomputed from it (diffusers' clip_sample
+   with use_clipped_model_output): FID at n = 1000.
 
 Run from the repository root:  python docs/experiments/why_ddim_scores_worse.py
 """
