@@ -283,12 +283,16 @@ def parse_context(spec, class_names=CLASS_NAMES):
     if spec is None or spec.strip().lower() in ("", "none", "null"):
         return None
     weights = torch.zeros(len(class_names))
+    seen = set()
     for part in spec.split(","):
         name, _, value = part.partition("=")
         name = name.strip()
         if name not in class_names:
             raise ValueError(f"unknown class {name!r} in context {spec!r}; use names from {list(class_names)}, "
                              'e.g. "hero" or "hero=1,food=0.6", or "none"')
+        if name in seen:
+            raise ValueError(f"class {name!r} appears twice in context {spec!r}; give each class one weight")
+        seen.add(name)
         try:
             weights[class_names.index(name)] = float(value) if value else 1.0
         except ValueError:

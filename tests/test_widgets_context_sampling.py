@@ -32,7 +32,8 @@ def test_make_context_forms():
 
 
 @pytest.mark.parametrize("bad, words", [({"wizard": 1}, "unknown class"), ([1, 0, 0], "5 weights"),
-                                        ([1, -1, 0, 0, 0], "non-negative"), ("hero=x", "not a number")])
+                                        ([1, -1, 0, 0, 0], "non-negative"), ("hero=x", "not a number"),
+                                        ("hero,hero=0", "class .hero. appears twice")])
 def test_make_context_errors(bad, words):
     with pytest.raises(ValueError, match=words):
         make_context(bad)
