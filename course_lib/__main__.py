@@ -13,7 +13,7 @@ from .checkpoint import atomic_write
 from .data import CLASS_NAMES, SpriteDataset, parse_context, to_uint8
 from .metrics import add_evaluate_arguments, run_evaluate
 from .model import ContextUnet
-from .precision import pick_device
+from .precision import add_hardware_arguments, pick_device
 from .pretrained import WEIGHTS_DIR, load_pretrained, load_weights, record_in_manifest, save_weights
 from .samplers import SAMPLERS
 from .schedule import NoiseSchedule
@@ -104,9 +104,7 @@ def build_parser():
     s.add_argument("--out", required=True, help="FILE.png (grid) or FILE.npy (uint8 (n,16,16,3))")
     s.add_argument("--nrow", type=int, default=8, help="sprites per row of the PNG grid")
     s.add_argument("--scale", type=int, default=4, help="pixel size of the PNG grid")
-    s.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                   help="auto: the fast path where the hardware has one; fp32: the course's way")
-    s.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    add_hardware_arguments(s)
     s.set_defaults(func=cmd_sample)
 
     t = sub.add_parser("train", help="train a context model to predict noise", **helpful)
@@ -120,13 +118,11 @@ def build_parser():
     t.add_argument("--n-feat", type=int, default=64, help="the U-Net's base width (the course's n_feat)")
     t.add_argument("--timesteps", type=int, default=500, help="T, the number of noise levels")
     t.add_argument("--seed", type=int, default=0, help="weights, data order and noise")
-    t.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                   help="auto: the fast path where the hardware has one; fp32: the course's way")
     t.add_argument("--checkpoint", default=None, help="checkpoint file for resuming")
     t.add_argument("--checkpoint-every", type=int, default=0, help="steps between checkpoints (0: none)")
     t.add_argument("--resume", default=None, help="continue from this checkpoint")
-    t.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     t.add_argument("--out", required=True, help="weights file to write (EMA weights)")
+    add_hardware_arguments(t)
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="sprite FID and context accuracy; one JSON line per setting", **helpful)

@@ -98,7 +98,7 @@ def make_gallery(out=DEFAULT_OUT, device="auto", log=print):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m course_lib.gallery", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the PNGs (default: docs/gallery)")
-    parser.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), or a torch device name")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     args = parser.parse_args(argv)
     make_gallery(args.out, args.device)
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from .checkpoint import load_checked, save_atomic, sha256_of
 from .data import to_model_space
-from .precision import eval_mode, pick_device, resolve_precision
+from .precision import add_hardware_arguments, eval_mode, pick_device, resolve_precision
 from .pretrained import WEIGHTS_DIR, expected_sha256, load_pretrained, load_weights, record_in_manifest
 from .samplers import SAMPLERS
 from .sprites import CLASS_NAMES, generate_sprites
@@ -348,10 +348,7 @@ def add_evaluate_arguments(parser):
                         help="seed of the real sprites FID compares against")
     parser.add_argument("--batch", type=int, default=500, help="samples drawn at once")
     parser.add_argument("--weights", default=None, help=f"a weights file (default: the shipped one in {WEIGHTS_DIR})")
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                        help="auto: the fast path where the hardware has one; fp32: the course's way")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
-    return parser
+    return add_hardware_arguments(parser)
 
 
 def run_evaluate(args):

@@ -23,6 +23,14 @@ def cpu_has_fast_bf16():
     return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
 
 
+def add_hardware_arguments(parser):
+    """The --precision and --device options every command that runs the network shares."""
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
+                        help="auto: the fast path where the hardware has one; fp32: the course's way")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    return parser
+
+
 def _mps_available():
     return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
 
