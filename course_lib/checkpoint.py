@@ -1,4 +1,4 @@
-"""Saving and loading weights safely: atomic writes, sha256 checks, ``weights_only=True`` loads."""
+"""Writing files safely (atomic writes) and loading weights safely (sha256 checks, ``weights_only=True``)."""
 import contextlib
 import hashlib
 import os
