@@ -17,7 +17,7 @@ from .precision import add_hardware_arguments, pick_device
 from .pretrained import WEIGHTS_DIR, load_pretrained, load_weights, record_in_manifest, save_weights
 from .samplers import SAMPLERS
 from .schedule import NoiseSchedule
-from .training import TrainConfig, train
+from .training import TrainConfig, check_resume_path, train
 
 
 def _load_model(weights, device):
@@ -35,10 +35,11 @@ def sampler_kwargs(sampler, steps, eta):
 
 
 def cmd_sample(args):
-    from .viz import grid_array, save_png
+    from .viz import check_grid_layout, grid_array, save_png
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".npy"):
         raise ValueError(f"--out must end in .png (a grid picture) or .npy (uint8 (n,16,16,3)), got {out}")
+    check_grid_layout(args.nrow, args.scale)  # before sampling, which may take minutes
     device = pick_device(args.device)
     model, sched = _load_model(args.weights, device)
     context = parse_context(args.context)
@@ -56,6 +57,8 @@ def cmd_sample(args):
 
 def cmd_train(args):
     device = pick_device(args.device)
+    if args.resume is not None:
+        check_resume_path(args.resume)  # before generating or loading the data
     torch.manual_seed(args.seed)
     data = SpriteDataset.load(args.data, n=args.n, seed=args.seed)
     model = ContextUnet(n_feat=args.n_feat, n_cfeat=data.labels.shape[1], height=data.images.shape[-1]).to(device)
@@ -80,10 +83,13 @@ def cmd_train(args):
 
 
 class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
-    """--help shows each option's default, where it has one."""
+    """--help shows each option's default, where it has a plain one and the help does not already say it."""
 
     def _get_help_string(self, action):
-        return action.help if action.default is None else super()._get_help_string(action)
+        plain = not (action.default is None or action.default is False or isinstance(action.default, list))
+        if not plain or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def build_parser():

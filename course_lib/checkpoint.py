@@ -2,7 +2,7 @@
 import contextlib
 import hashlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 import torch
@@ -21,17 +21,18 @@ def sha256_of(path):
 def atomic_write(path, mode="wb"):
     """A file opened for writing ("wb" or "w") on a temporary name beside `path`, renamed to `path` when
     the block succeeds and deleted when it fails: `path` is either the old file or the whole new one.
-    The new file keeps the old one's permissions, or gets rw-r--r-- (0644) if there was none."""
+    The new file keeps the old one's permissions, or gets the usual ones (0666 minus the umask)."""
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_write writes a whole new file: mode must be 'wb' or 'w', got {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    permissions = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # 0o666 minus the umask, as open() gives
     try:
         with os.fdopen(fd, mode) as f:
             yield f
-        os.chmod(tmp, permissions)  # mkstemp makes the file private (0600)
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -57,6 +58,9 @@ def load_checked(path, sha256=None, map_location="cpu"):
                              "replaced; restore it with `git checkout -- data/weights` or retrain it")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
+    except (OSError, MemoryError):
+        raise
     except Exception as err:  # the safe unpickler fails in many ways on a file that is not a checkpoint
-        raise ValueError(f"{path} is not a weights file course_lib can read ({type(err).__name__}); pass one "
-                         "written by `python -m course_lib train --out PATH` or course_lib's save functions") from err
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ValueError(f"{path} is not a file course_lib wrote with torch.save, or not one it can load "
+                         f"safely ({reason}); pass weights or a checkpoint that course_lib wrote") from err

@@ -337,12 +337,12 @@ def _samplers(text):
 
 def add_evaluate_arguments(parser):
     """The options of `evaluate`; lists give one evaluation (one JSON line) per combination."""
-    parser.add_argument("--sampler", type=_samplers, default=["ddim"], help="ddpm, ddim, dpm or a list: ddim,dpm")
+    parser.add_argument("--sampler", type=_samplers, default=["ddim"], help="ddpm, ddim, dpm or a list: ddim,dpm; default: ddim")
     parser.add_argument("--steps", type=_list_of(int), default=[],
                         help="a number or a list (10,25,50); default: 500 for ddpm, 25 for ddim, 20 for dpm")
     parser.add_argument("--eta", type=float, default=0.0, help="ddim's stochasticity")
     parser.add_argument("--n", type=int, default=1000, help=f"samples, a multiple of {len(CLASS_NAMES)}")
-    parser.add_argument("--guidance", type=_list_of(float), default=[0.0], help="a number or a list (0,1,3)")
+    parser.add_argument("--guidance", type=_list_of(float), default=[0.0], help="a number or a list (0,1,3); default: 0")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampling noise")
     parser.add_argument("--reference-seed", type=int, default=REFERENCE_SEED,
                         help="seed of the real sprites FID compares against")

@@ -116,6 +116,13 @@ def _checkpoint(model, ema_model, optimizer, sched, cfg, step, losses, generator
             "step": step, "losses": list(losses), "rng": generator.get_state(), "train_config": asdict(cfg)}
 
 
+def check_resume_path(resume):
+    """FileNotFoundError, saying how checkpoints are written, unless `resume` is a file."""
+    if not Path(resume).is_file():
+        raise FileNotFoundError(f"no checkpoint at {resume}: resume takes the file an earlier run wrote with "
+                                "checkpoint_path (--checkpoint PATH --checkpoint-every N on the command line)")
+
+
 def train(model, sched, data, config=None, resume=None, callback=None, **overrides):
     """Train `model` to predict noise on `data`; returns a TrainResult.
 
@@ -142,9 +149,7 @@ def train(model, sched, data, config=None, resume=None, callback=None, **overrid
     generator = torch.Generator().manual_seed(cfg.seed)
     result = TrainResult(model=model, ema_model=ema_model, precision=precision)
     if resume is not None:
-        if not Path(resume).is_file():
-            raise FileNotFoundError(f"no checkpoint at {resume}: resume takes the file an earlier run wrote with "
-                                    "checkpoint_path (--checkpoint PATH --checkpoint-every N on the command line)")
+        check_resume_path(resume)
         state = load_checked(resume, map_location=device)
         model.load_state_dict(state["model"])
         ema_model.load_state_dict(state["ema"])

@@ -16,11 +16,16 @@ from .checkpoint import atomic_write
 from .data import to_uint8
 
 
+def check_grid_layout(nrow, scale):
+    """ValueError unless nrow (sprites per row) and scale (screen pixels per sprite pixel) are integers >= 1."""
+    for name, value, meaning in (("nrow", nrow, "sprites per row"), ("scale", scale, "screen pixels per sprite pixel")):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} ({meaning}) must be a positive integer, got {value!r}")
+
+
 def grid_array(images, nrow=8, pad=1, scale=1):
     """Tile float images (N, 3, H, W) in [-1, 1] into one uint8 picture (rows·H, cols·W, 3), white gaps."""
-    for name, value in (("nrow", nrow), ("scale", scale)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer (sprites per row / pixel size), got {value!r}")
+    check_grid_layout(nrow, scale)
     pixels = to_uint8(images)  # (N, H, W, 3)
     n, h, w, _ = pixels.shape
     ncol = min(nrow, max(n, 1))

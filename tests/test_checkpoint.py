@@ -1,5 +1,6 @@
 """Atomic writes: a failed write leaves the old file whole and no temporary file behind."""
 import json
+import os
 
 import pytest
 import torch
@@ -27,7 +28,9 @@ def test_atomic_write_gives_readable_files_and_keeps_existing_permissions(tmp_pa
     for path in (new, old):
         with atomic_write(path) as f:
             f.write(b"data")
-    assert new.stat().st_mode & 0o777 == 0o644
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert new.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would make it, not private like mkstemp
     assert old.stat().st_mode & 0o777 == 0o640 and old.read_bytes() == b"data"
 
 

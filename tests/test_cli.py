@@ -57,7 +57,7 @@ def test_a_file_that_is_not_weights_is_refused_with_a_message(tmp_path, capsys):
     not_weights = tmp_path / "notes.pt"
     not_weights.write_text("just text")
     assert main(["sample", "--weights", str(not_weights), "--out", str(tmp_path / "x.png")]) == 2
-    assert "notes.pt is not a weights file course_lib can read" in capsys.readouterr().err
+    assert "notes.pt is not a file course_lib wrote with torch.save" in capsys.readouterr().err
     assert [p.name for p in tmp_path.iterdir()] == ["notes.pt"]
 
 
@@ -67,9 +67,10 @@ def test_a_file_that_is_not_weights_is_refused_with_a_message(tmp_path, capsys):
     (["--steps", "0", "--out", "x.png"], "steps must be from 1 to 500"),
     (["--sampler", "dpm", "--eta", "0.5", "--out", "x.png"], "--eta applies to ddim only"),
     (["--n", "0", "--out", "x.png"], "n must be a positive integer number of sprites, got 0"),
-    (["--nrow", "0", "--out", "x.png"], "nrow must be a positive integer"),
+    (["--nrow", "0", "--out", "x.png"], "nrow (sprites per row) must be a positive integer, got 0"),
+    (["--sampler", "ddpm", "--scale", "0", "--out", "x.png"], "scale (screen pixels per sprite pixel) must be"),
     (["--device", "gpu", "--out", "x.png"], "unknown device 'gpu'; use auto, cpu, cuda, cuda:N or mps"),
-    (["--precision", "fp16", "--device", "cpu", "--out", "x.png"], "fp16 on a CPU is emulated"),
+    (["--precision", "fp16", "--device", "cpu", "--out", "x.png"], "fp16 is for GPUs"),
 ])
 def test_bad_sample_arguments_exit_2_with_a_message(tiny_weights, tmp_path, capsys, args, message):
     args = [a if not a.startswith("x.") else str(tmp_path / a) for a in args]

@@ -25,7 +25,7 @@ def test_notebook_first_cell_is_the_setup(path):
     nb = json.loads(path.read_text(encoding="utf-8"))
     first = next(cell for cell in nb["cells"] if cell["cell_type"] == "code")
     source = "".join(first["source"])
-    for needed in ('"google.colab" in sys.modules', "git clone", "pick_device()",
+    for needed in ('"google.colab" in sys.modules', '"git", "clone"', "pick_device()",
                    'QUICK = os.environ.get("COURSE_QUICK") == "1"'):
         assert needed in source, f"{path.name}: the first code cell lacks {needed!r} (see README, Design notes)"
 

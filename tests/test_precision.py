@@ -49,7 +49,7 @@ def test_resolve_precision():
     assert resolve_precision("auto", "cpu") in ("fp32", "bf16")
     with pytest.raises(ValueError, match=r"precision must be one of \('auto', 'fp32', 'bf16', 'fp16'\), got 'int8'"):
         resolve_precision("int8", "cpu")
-    with pytest.raises(ValueError, match="fp16 on a CPU is emulated"):
+    with pytest.raises(ValueError, match="fp16 is for GPUs"):
         resolve_precision("fp16", "cpu")
 
 
