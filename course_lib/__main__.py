@@ -1,4 +1,4 @@
-"""Command line: `python -m course_lib {sample,train,evaluate,bench} --help`."""
+"""Command line: `python -m course_lib {sample,train,evaluate,report,bench} --help`."""
 import argparse
 import json
 import sys
@@ -11,7 +11,7 @@ import torch
 from .bench import add_bench_arguments, run_bench_command
 from .checkpoint import atomic_write
 from .data import CLASS_NAMES, SpriteDataset, parse_context, to_uint8
-from .metrics import add_evaluate_arguments, run_evaluate
+from .metrics import QUALITY_FILE, add_evaluate_arguments, load_quality, quality_table, run_evaluate
 from .model import ContextUnet
 from .precision import add_hardware_arguments, pick_device
 from .pretrained import WEIGHTS_DIR, load_pretrained, load_weights, record_in_manifest, save_weights
@@ -82,6 +82,14 @@ def cmd_train(args):
     print(json.dumps({"out": str(args.out), "sha256": sha, **meta}))
 
 
+def cmd_report(args):
+    rows = load_quality(args.file)
+    if not rows:
+        raise ValueError(f"no evaluate lines in {args.file}; make them with, e.g., `python -m course_lib evaluate "
+                         f"--sampler ddim --steps 10,25 --guidance 0,2 >> {args.file}`")
+    print(quality_table(rows))
+
+
 class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
     """--help shows each option's default, where it has a plain one and the help does not already say it."""
 
@@ -134,6 +142,10 @@ def build_parser():
     e = sub.add_parser("evaluate", help="sprite FID and context accuracy; one JSON line per setting", **helpful)
     add_evaluate_arguments(e)
     e.set_defaults(func=run_evaluate)
+
+    r = sub.add_parser("report", help="the quality table (markdown) from the lines evaluate printed", **helpful)
+    r.add_argument("file", nargs="?", default=str(QUALITY_FILE), help="a file of evaluate's JSON lines")
+    r.set_defaults(func=cmd_report)
 
     b = sub.add_parser("bench", help="speed: fp32 eager NCHW against the fast path, side by side", **helpful)
     add_bench_arguments(b)

@@ -30,13 +30,14 @@ from .sprites import CLASS_NAMES, generate_sprites
 
 __all__ = ["SpriteClassifier", "train_classifier", "save_classifier", "load_classifier", "ship_classifier",
            "frechet_distance", "feature_stats", "sprite_fid", "context_accuracy", "evaluate", "reference_stats",
-           "data_fid_floor", "add_evaluate_arguments", "run_evaluate"]
+           "data_fid_floor", "load_quality", "quality_table", "add_evaluate_arguments", "run_evaluate"]
 
 CLASSIFIER_FORMAT = "course_lib.classifier/1"
 CLASSIFIER_FILE = "sprite_classifier.pt"
 CLASSIFIER_SEED, HELDOUT_SEED = 1, 2  # sprites the classifier trains / is tested on
 REFERENCE_SEED = 12345  # reference sprites for FID: neither the diffusion model's (seed 0) nor the classifier's
 DEFAULT_STEPS = {"ddpm": 500, "ddim": 25, "dpm": 20}  # as `python -m course_lib sample`
+QUALITY_FILE = Path(__file__).resolve().parent.parent / "docs" / "results" / "quality.jsonl"
 
 
 # ---------------------------------------------------------------- the classifier
@@ -306,6 +307,39 @@ def evaluate(model, sched, sampler="ddim", steps=25, n=1000, guidance=0.0, seed=
             "context_acc": hits.mean().item(),
             "context_acc_by_class": {name: hits[k::classes].mean().item() for k, name in enumerate(CLASS_NAMES)},
             "seconds": seconds, "seconds_per_64": seconds / n * 64, "seed": seed, "reference_seed": reference_seed}
+
+
+def load_quality(path=QUALITY_FILE):
+    """The lines `python -m course_lib evaluate` printed, as dicts (one JSON object per line), or [] when
+    the file does not exist."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def quality_table(rows):
+    """A markdown table of `evaluate` rows: a line per (sampler, steps, η), sprite FID and context accuracy
+    per guidance w. A later row for the same setting replaces an earlier one."""
+    names = {"ddpm": "DDPM", "ddim": "DDIM", "dpm": "DPM-Solver++ 2M"}
+    results = {}  # (sampler, steps, eta) -> {guidance: row}
+    for row in rows:
+        key = (row["sampler"], int(row["steps"]), float(row.get("eta", 0.0)))
+        results.setdefault(key, {})[float(row.get("guidance", 0.0))] = row
+    guidances = sorted({g for by_guidance in results.values() for g in by_guidance})
+    lines = ["| sampler | steps | " + " | ".join(f"FID, w = {g:g} | context acc., w = {g:g}" for g in guidances) + " |",
+             "|---|---|" + "---|---|" * len(guidances)]
+    order = list(names)
+    for (sampler, steps, eta), by_guidance in sorted(
+            results.items(), key=lambda item: (order.index(item[0][0]) if item[0][0] in order else len(order),
+                                               item[0][2], item[0][1])):
+        label = names.get(sampler, sampler) + (f" (η = {eta:g})" if sampler == "ddim" else "")
+        cells = []
+        for g in guidances:
+            row = by_guidance.get(g)
+            cells += [f"{row['fid']:.2f}", f"{100 * row['context_acc']:.1f}%"] if row else ["–", "–"]
+        lines.append(f"| {label} | {steps} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def data_fid_floor(n=1000, seed_a=54321, seed_b=REFERENCE_SEED, classifier=None):

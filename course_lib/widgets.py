@@ -16,7 +16,8 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
-from .samplers import predict_x0
+from .data import CLASS_NAMES as _CLASS_NAMES, parse_context as _parse_context
+from .samplers import SAMPLERS as _SAMPLERS, predict_x0
 from .viz import feature_grid, figure_png, grid_array, plot_schedule, png_bytes
 
 # The top-level blocks of ContextUnet whose outputs are feature maps (C, h, w), in forward order.
@@ -237,11 +238,6 @@ def noising_widget(sprites, sched, noise=None, t=100):
 # ---- chapters 3 and 4
 
 # Chapters 3 (context) and 4 (DDPM against DDIM): pure functions first, then the two views.
-import json as _json
-from pathlib import Path as _Path
-
-from .data import CLASS_NAMES as _CLASS_NAMES, parse_context as _parse_context
-from .samplers import SAMPLERS as _SAMPLERS
 
 SAMPLER_LABELS = {"ddpm": "DDPM", "ddim": "DDIM", "dpm": "DPM-Solver++"}
 CONTEXT_PRESETS = {  # name -> weights per class; the context mixer's "preset" menu
@@ -257,7 +253,6 @@ CONTEXT_PRESETS = {  # name -> weights per class; the context mixer's "preset" m
     "half hero": {"hero": 0.5},
     "none (unconditional)": {},
 }
-QUALITY_FILE = _Path(__file__).resolve().parent.parent / "docs" / "results" / "quality.jsonl"
 
 
 def make_context(spec, class_names=_CLASS_NAMES):
@@ -395,15 +390,6 @@ def format_table(rows, columns, formats=None):
              "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     lines += ["| " + " | ".join(v.rjust(w) for v, w in zip(line, widths)) + " |" for line in cells]
     return "\n".join(lines)
-
-
-def load_quality(path=QUALITY_FILE):
-    """The benchmark table written by `python -m course_lib evaluate` (one JSON object per line), or []
-    when the file does not exist."""
-    path = _Path(path)
-    if not path.exists():
-        return []
-    return [_json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def quality_curves(rows, metric="fid", guidance=0.0, eta=0.0):

@@ -88,6 +88,15 @@ def test_evaluate_prints_one_json_line_per_setting(tiny_weights, capsys):
     assert all(0 < r["fid_floor"] < r["fid"] for r in rows)  # 3 training steps: far from real sprites
 
 
+def test_report_prints_the_table_of_a_file_and_explains_an_empty_one(tmp_path, capsys):
+    lines = tmp_path / "quality.jsonl"
+    lines.write_text(json.dumps({"sampler": "ddim", "steps": 25, "guidance": 0.0, "fid": 3.27, "context_acc": 0.978}))
+    assert main(["report", str(lines)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "| DDIM (η = 0) | 25 | 3.27 | 97.8% |"
+    assert main(["report", str(tmp_path / "none.jsonl")]) == 2
+    assert "no evaluate lines in" in capsys.readouterr().err
+
+
 def test_tampered_shipped_weights_are_refused(tmp_path):
     shutil.copy(WEIGHTS_DIR / "context_unet.pt", tmp_path / "context_unet.pt")
     data = bytearray((tmp_path / "context_unet.pt").read_bytes())

@@ -13,7 +13,7 @@ from course_lib import ContextUnet, NoiseSchedule
 from course_lib.data import to_model_space
 from course_lib.metrics import (add_evaluate_arguments, context_accuracy, data_fid_floor, evaluate, feature_stats,
                                 frechet_distance, load_classifier, reference_stats, run_evaluate, save_classifier,
-                                sprite_fid, train_classifier)
+                                quality_table, sprite_fid, train_classifier)
 from course_lib.pretrained import WEIGHTS_DIR, record_in_manifest, save_weights
 from course_lib.sprites import generate_sprites
 
@@ -196,3 +196,18 @@ def test_cli_prints_one_json_line_per_combination(tiny_model, tmp_path, capsys):
 def test_cli_rejects_unknown_samplers():
     with pytest.raises(argparse.ArgumentError, match="unknown sampler"):
         _parser().parse_args(["--sampler", "ddim,euler"])
+
+
+def test_quality_table_has_a_line_per_setting_and_columns_per_guidance():
+    rows = [{"sampler": "dpm", "steps": 10, "guidance": 0.0, "fid": 2.874, "context_acc": 0.98},
+            {"sampler": "ddim", "steps": 25, "eta": 1.0, "guidance": 2.0, "fid": 0.976, "context_acc": 1.0},
+            {"sampler": "ddim", "steps": 25, "guidance": 0.0, "fid": 9.9, "context_acc": 0.5},
+            {"sampler": "ddim", "steps": 25, "guidance": 0.0, "fid": 3.2718, "context_acc": 0.978},  # replaces
+            {"sampler": "ddpm", "steps": 500, "guidance": 2.0, "fid": 0.594, "context_acc": 1.0}]
+    assert quality_table(rows).splitlines() == [
+        "| sampler | steps | FID, w = 0 | context acc., w = 0 | FID, w = 2 | context acc., w = 2 |",
+        "|---|---|---|---|---|---|",
+        "| DDPM | 500 | – | – | 0.59 | 100.0% |",
+        "| DDIM (η = 0) | 25 | 3.27 | 97.8% | – | – |",
+        "| DDIM (η = 1) | 25 | – | – | 0.98 | 100.0% |",
+        "| DPM-Solver++ 2M | 10 | 2.87 | 98.0% | – | – |"]

@@ -10,10 +10,10 @@ from PIL import Image
 
 from course_lib import sample_ddim, sampling_timesteps
 from course_lib.data import CLASS_NAMES
+from course_lib.metrics import load_quality
 from course_lib.widgets import (CONTEXT_PRESETS, class_grid, compare_samplers, context_mixer, context_rows,
                                 format_table, guidance_rows, interpolate_contexts, interpolation_row,
-                                interpolation_rows, load_quality,
-                                make_context, quality_curves, sample_grid, sampler_explorer, sprites_png)
+                                interpolation_rows, make_context, quality_curves, sample_grid, sampler_explorer, sprites_png)
 
 
 def noise(n, seed, model):
