@@ -329,10 +329,12 @@ def quality_table(rows):
     guidances = sorted({g for by_guidance in results.values() for g in by_guidance})
     lines = ["| sampler | steps | " + " | ".join(f"FID, w = {g:g} | context acc., w = {g:g}" for g in guidances) + " |",
              "|---|---|" + "---|---|" * len(guidances)]
-    order = list(names)
-    for (sampler, steps, eta), by_guidance in sorted(
-            results.items(), key=lambda item: (order.index(item[0][0]) if item[0][0] in order else len(order),
-                                               item[0][2], item[0][1])):
+    def setting_order(setting):  # DDPM, DDIM, DPM-Solver++, others; then η; then steps
+        sampler, steps, eta = setting
+        return (list(names).index(sampler) if sampler in names else len(names), eta, steps)
+
+    for sampler, steps, eta in sorted(results, key=setting_order):
+        by_guidance = results[sampler, steps, eta]
         label = names.get(sampler, sampler) + (f" (η = {eta:g})" if sampler == "ddim" else "")
         cells = []
         for g in guidances:
