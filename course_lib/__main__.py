@@ -37,7 +37,8 @@ def sampler_kwargs(sampler, steps, eta):
 def cmd_sample(args):
     from .viz import check_grid_layout, grid_array, save_png
     out = Path(args.out)
-    if out.suffix.lower() not in (".png", ".npy"):
+    suffix = out.suffix.lower()
+    if suffix not in (".png", ".npy"):
         raise ValueError(f"--out must end in .png (a grid picture) or .npy (uint8 (n,16,16,3)), got {out}")
     check_grid_layout(args.nrow, args.scale)  # before sampling, which may take minutes
     device = pick_device(args.device)
@@ -46,7 +47,7 @@ def cmd_sample(args):
     res = SAMPLERS[args.sampler](model, sched, n=args.n, context=context, guidance=args.guidance,
                                  generator=torch.Generator().manual_seed(args.seed), precision=args.precision,
                                  **sampler_kwargs(args.sampler, args.steps, args.eta))
-    if out.suffix.lower() == ".png":
+    if suffix == ".png":
         save_png(grid_array(res.images, nrow=args.nrow, scale=args.scale), out)
     else:
         with atomic_write(out) as f:

@@ -25,7 +25,7 @@ from .checkpoint import load_checked, save_atomic, sha256_of
 from .data import to_model_space
 from .precision import add_hardware_arguments, eval_mode, pick_device, resolve_precision
 from .pretrained import WEIGHTS_DIR, expected_sha256, load_pretrained, load_weights, record_in_manifest
-from .samplers import SAMPLERS
+from .samplers import SAMPLER_LABELS, SAMPLERS
 from .sprites import CLASS_NAMES, generate_sprites
 
 __all__ = ["SpriteClassifier", "train_classifier", "save_classifier", "load_classifier", "ship_classifier",
@@ -321,7 +321,7 @@ def load_quality(path=QUALITY_FILE):
 def quality_table(rows):
     """A markdown table of `evaluate` rows: a line per (sampler, steps, η), sprite FID and context accuracy
     per guidance w. A later row for the same setting replaces an earlier one."""
-    names = {"ddpm": "DDPM", "ddim": "DDIM", "dpm": "DPM-Solver++ 2M"}
+    names = {**SAMPLER_LABELS, "dpm": "DPM-Solver++ 2M"}
     results = {}  # (sampler, steps, eta) -> {guidance: row}
     for row in rows:
         key = (row["sampler"], int(row["steps"]), float(row.get("eta", 0.0)))

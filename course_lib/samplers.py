@@ -234,3 +234,4 @@ def sample_dpm_solver(model, sched, n=16, steps=20, context=None, guidance=0.0, 
 
 
 SAMPLERS = {"ddpm": sample_ddpm, "ddim": sample_ddim, "dpm": sample_dpm_solver}
+SAMPLER_LABELS = {"ddpm": "DDPM", "ddim": "DDIM", "dpm": "DPM-Solver++"}  # names for menus, plots and tables

@@ -14,6 +14,7 @@ from PIL import Image
 
 from .checkpoint import atomic_write
 from .data import to_uint8
+from .samplers import SAMPLER_LABELS
 
 
 def check_grid_layout(nrow, scale):
@@ -354,7 +355,7 @@ def plot_quality_vs_steps(curves, ax=None, ylabel="sprite FID (lower is better)"
     """Quality against sampling steps: ``curves`` maps a sampler name to (steps, values), as
     ``widgets.quality_curves`` returns them. Log-scaled steps; ``reference`` draws a dashed line
     (e.g. the FID of real sprites against real sprites). Returns the figure."""
-    labels = {"ddpm": "DDPM", "ddim": "DDIM (η = 0)", "dpm": "DPM-Solver++"}
+    labels = {**SAMPLER_LABELS, "ddim": "DDIM (η = 0)"}
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 3.6))
     for sampler, (steps, values) in curves.items():

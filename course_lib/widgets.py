@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .data import CLASS_NAMES as _CLASS_NAMES, parse_context as _parse_context
-from .samplers import SAMPLERS as _SAMPLERS, predict_x0
+from .samplers import SAMPLER_LABELS, SAMPLERS as _SAMPLERS, predict_x0
 from .viz import feature_grid, figure_png, grid_array, plot_schedule, png_bytes
 
 # The top-level blocks of ContextUnet whose outputs are feature maps (C, h, w), in forward order.
@@ -239,7 +239,6 @@ def noising_widget(sprites, sched, noise=None, t=100):
 
 # Chapters 3 (context) and 4 (DDPM against DDIM): pure functions first, then the two views.
 
-SAMPLER_LABELS = {"ddpm": "DDPM", "ddim": "DDIM", "dpm": "DPM-Solver++"}
 CONTEXT_PRESETS = {  # name -> weights per class; the context mixer's "preset" menu
     "hero": {"hero": 1.0},
     "non-hero": {"non-hero": 1.0},
