@@ -1,4 +1,7 @@
-"""The README's key figures: ``python -m course_lib.gallery [--out docs/gallery]`` writes them as PNGs.
+"""The README's key figures: ``python -m course_lib.gallery [--out FOLDER]`` writes them as PNGs.
+
+Without ``--out`` they go to out/gallery/, so a run leaves the committed figures alone; the README's
+figures are remade with ``--out docs/gallery``.
 
     training_sprites.png   generated training sprites, one row per class
     samples_per_class.png  the shipped model's samples (DDIM 25 steps, guidance 2), one row per class
@@ -29,7 +32,7 @@ from .pretrained import WEIGHTS_DIR, load_pretrained  # noqa: E402
 from .samplers import sample_ddim, sample_ddpm  # noqa: E402
 from .viz import draw_unet, figure_png, plot_losses, show_grid, show_strip  # noqa: E402
 
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "docs" / "gallery"
+DEFAULT_OUT = Path("out") / "gallery"
 PER_CLASS = 8
 
 
@@ -95,11 +98,16 @@ def make_gallery(out=DEFAULT_OUT, device="auto", log=print):
     return paths
 
 
-def main(argv=None):
+def build_parser():
     parser = argparse.ArgumentParser(prog="python -m course_lib.gallery", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the PNGs (default: docs/gallery)")
+    parser.add_argument("--out", default=str(DEFAULT_OUT),
+                        help="folder for the PNGs (default: out/gallery; the README's are in docs/gallery)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     make_gallery(args.out, args.device)
 
 

@@ -333,8 +333,9 @@ def draw_unet(rows, input_shape=(1, 3, 16, 16), ax=None):
             color=skip, fontsize=8, ha="center")
     # embeddings enter the decoder from the right
     emb = "tab:purple"
-    _box(ax, xo + 0.1, 3.0, 2.2, 1.0, "t/T → timeembed1, 2\nc → contextembed1, 2\n\nh ← cemb · h + temb",
-         "#efe6f7", 7)
+    emb_params = sum(params for name, (shape, params) in info.items() if "embed" in name)
+    _box(ax, xo + 0.1, 3.0, 2.2, 1.2, f"t/T → timeembed1, 2\nc → contextembed1, 2\n{emb_params:,} params\n\n"
+         "h ← cemb · h + temb", "#efe6f7", 7)
     _arrow(ax, (xo - 1.0, 3.2), (xd + 1.0, 3.7), emb)
     _arrow(ax, (xo - 0.6, 3.5), (xd + 1.0, 5.1), emb)
     ax.text(xo + 0.1, 2.25, "scale by the context,\nshift by the time,\nbefore up1 and up2", color=emb,
@@ -344,7 +345,8 @@ def draw_unet(rows, input_shape=(1, 3, 16, 16), ax=None):
         ax.text(-0.3, y, f"{hw[0]}×{hw[1]}", ha="center", va="center", fontsize=8, color="#555555", rotation=90)
     ax.text(xe, -0.55, "encoder: halve H, W; raise channels", ha="center", fontsize=9, color="#1f4e79")
     ax.text(xd + 0.6, -0.55, "decoder: double H, W; back to 3 channels", ha="center", fontsize=9, color="#8a4b14")
-    ax.set_title(f"ContextUnet: input and output are both {cin}", fontsize=11)
+    total = sum(params for shape, params in info.values())
+    ax.set_title(f"ContextUnet, {total:,} parameters: input and output are both {cin}", fontsize=11)
     return ax.figure
 
 
