@@ -100,6 +100,29 @@ def _predict(classifier, images, batch=1000):
         return torch.cat([classifier(chunk.to(device)).argmax(1).cpu() for chunk in images.split(batch)])
 
 
+def fit_classifier(model, images, loss_of, generator, epochs, batch_size, lr, max_shift):
+    """Train a classifier in place on images (N, 3, H, W): AdamW, one-cycle learning rate, each batch
+    moved by up to ``max_shift`` pixels. ``loss_of(logits, idx)`` scores the logits of the sprites at
+    ``idx``. Returns the last batch's loss; the model is left in eval mode."""
+    n = len(images)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * (n // batch_size))
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(n, generator=generator)
+        for idx in order[:n // batch_size * batch_size].view(-1, batch_size):  # (steps per epoch, batch)
+            x = images[idx]
+            if max_shift:
+                x = _random_shift(x, generator, max_shift)
+            loss = loss_of(model(x), idx)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    model.eval()
+    return loss
+
+
 def train_classifier(n=20_000, seed=CLASSIFIER_SEED, epochs=4, batch_size=128, lr=3e-3, max_shift=1,
                      heldout_n=5000, heldout_seed=HELDOUT_SEED):
     """Train a SpriteClassifier on n generated sprites (cross-entropy, AdamW, one-cycle learning rate).
@@ -121,22 +144,8 @@ def train_classifier(n=20_000, seed=CLASSIFIER_SEED, epochs=4, batch_size=128, l
         model = SpriteClassifier()
     sprites, labels = generate_sprites(n, seed=seed)
     images, targets = to_model_space(sprites), torch.from_numpy(labels).argmax(1)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    steps = epochs * (n // batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(n, generator=generator)
-        for idx in order[:n // batch_size * batch_size].view(-1, batch_size):  # (steps per epoch, batch)
-            x = images[idx]
-            if max_shift:
-                x = _random_shift(x, generator, max_shift)
-            loss = F.cross_entropy(model(x), targets[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-    model.eval()
+    loss = fit_classifier(model, images, lambda logits, idx: F.cross_entropy(logits, targets[idx]), generator,
+                          epochs, batch_size, lr, max_shift)
     heldout, heldout_labels = generate_sprites(heldout_n, seed=heldout_seed)
     accuracy = context_accuracy(model, to_model_space(heldout), torch.from_numpy(heldout_labels).argmax(1))
     info = {"heldout_accuracy": accuracy, "heldout_n": heldout_n, "heldout_seed": heldout_seed, "train_n": n,

@@ -24,41 +24,130 @@ def save_weights(model, sched, path, meta=None):
 
 
 def record_in_manifest(path, sha256, meta=None, manifest=None):
-    """Add or update the entry for `path` (sha256 and metadata) in its folder's manifest.json."""
+    """Add or update the entry for `path` (sha256 and metadata) in its folder's manifest.json, under a lock
+    on the folder: processes that record at the same time keep every entry."""
     path = Path(path)
     manifest = Path(manifest or path.parent / MANIFEST)
-    entries = json.loads(manifest.read_text()) if manifest.exists() else {}
-    entries[path.name] = {"sha256": sha256, **(meta or {})}
-    with atomic_write(manifest, "w") as f:
-        json.dump(entries, f, indent=2, sort_keys=True)
-        f.write("\n")
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    with folder_lock(manifest.parent):
+        entries = _read_manifest(manifest)
+        entries[path.name] = {"sha256": sha256, **(meta or {})}
+        with atomic_write(manifest, "w") as f:
+            json.dump(entries, f, indent=2, sort_keys=True)
+            f.write("\n")
+
+
+def _read_manifest(manifest):
+    if not manifest.exists():
+        return {}
+    try:
+        entries = json.loads(manifest.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        entries = err
+    if not isinstance(entries, dict):
+        raise ValueError(f"{manifest} is not a manifest course_lib wrote ({entries}); restore it (the shipped "
+                         "one: `git checkout -- data/weights/manifest.json`) or move it away")
+    return entries
 
 
 def expected_sha256(path):
     """The sha256 that manifest.json beside `path` records for it, or None if it records none."""
-    manifest = Path(path).parent / MANIFEST
-    if not manifest.exists():
-        return None
-    return json.loads(manifest.read_text()).get(Path(path).name, {}).get("sha256")
+    entry = _read_manifest(Path(path).parent / MANIFEST).get(Path(path).name)
+    return entry.get("sha256") if isinstance(entry, dict) else None
 
 
 def load_weights(path, sha256=None, device="cpu"):
-    """Rebuild (model, schedule) from a weights file; the model is in eval mode on `device`."""
-    state = load_checked(path, sha256=sha256, map_location="cpu")
+    """Rebuild (model, schedule) from a weights file; the model is in eval mode on `device`, with the
+    file's metadata in ``model.meta``. The file's sha256 must be `sha256`, or when that is None the one
+    manifest.json beside the file records for it (files it does not record load unchecked)."""
+    state = load_checked(path, sha256=sha256 or expected_sha256(path), map_location="cpu")
     if not isinstance(state, dict) or state.get("format") != WEIGHTS_FORMAT:
         raise ValueError(f"{path} is not a course_lib weights file (format {WEIGHTS_FORMAT}); "
                          "training checkpoints are resumed with `train --resume`, not loaded here")
-    betas = state["schedule"]["betas"]
-    sched = NoiseSchedule(timesteps=state["schedule"]["timesteps"], kind=state["schedule"]["kind"])
-    if not torch.allclose(sched.betas[1:], betas):
-        raise ValueError(f"{path} was trained with a schedule this version cannot rebuild")
-    model = ContextUnet(**state["model_config"])
-    model.load_state_dict(state["state_dict"])
+    missing = [key for key in ("model_config", "schedule", "state_dict") if key not in state]
+    if missing:
+        raise ValueError(f"{path} is a course_lib weights file without {' and '.join(missing)}: it holds "
+                         f"{', '.join(sorted(state))}, where a whole one holds format, model_config, schedule, "
+                         "state_dict and meta; use the file save_weights wrote, or retrain it")
+    sched = _rebuild_schedule(path, state["schedule"])
+    model = _rebuild_model(path, state["model_config"], state["state_dict"])
+    model.meta = dict(state.get("meta") or {})
+    names = model.meta.get("class_names")
+    if names is not None and (len(names) != model.n_cfeat or not all(isinstance(n, str) for n in names)):
+        raise ValueError(f"{path} names {len(names)} classes in its meta but its model takes {model.n_cfeat} "
+                         "context values; use the file save_weights wrote, or retrain it")
     return model.to(device).eval(), sched.to(device)
 
 
-def load_pretrained(name="context_unet.pt", device="cpu"):
-    """The shipped context model (EMA weights, eval mode) and its noise schedule, sha256-checked."""
+def _rebuild_schedule(path, schedule):
+    fields = ("timesteps", "kind", "betas")
+    if not isinstance(schedule, dict) or any(key not in schedule for key in fields):
+        held = ", ".join(sorted(schedule)) if isinstance(schedule, dict) else type(schedule).__name__
+        raise ValueError(f"{path} holds a schedule with {held or 'nothing'}; expected {', '.join(fields)}: "
+                         "use the file save_weights wrote, or retrain it")
+    try:
+        sched = NoiseSchedule(timesteps=schedule["timesteps"], kind=schedule["kind"])
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path} holds a schedule this version cannot rebuild ({err})") from None
+    betas = schedule["betas"]
+    if not isinstance(betas, torch.Tensor) or betas.shape != sched.betas[1:].shape \
+            or not torch.allclose(sched.betas[1:], betas):
+        raise ValueError(f"{path} was trained with a schedule this version cannot rebuild (its betas differ "
+                         f"from {schedule['kind']} betas for T = {sched.timesteps})")
+    return sched
+
+
+def _rebuild_model(path, config, state_dict):
+    """The ContextUnet `config` describes, with the tensors of `state_dict`; a ValueError that names what
+    differs when they do not fit each other or this version of ContextUnet."""
+    fields = list(inspect.signature(ContextUnet).parameters)
+    unknown = sorted(set(config) - set(fields)) if isinstance(config, dict) else None
+    if unknown is None or unknown:
+        raise ValueError(f"{path} holds a model_config with {unknown or config!r}, which this version's "
+                         f"ContextUnet does not take (its fields: {', '.join(fields)}); the file was written "
+                         "by another version or edited: use the original or retrain it")
+    try:
+        model = ContextUnet(**config)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path} holds a model_config {config} that builds no ContextUnet ({err})") from None
+    expected = model.state_dict()
+    held = state_dict if isinstance(state_dict, dict) else {}
+    problems = [f"{name} missing" for name in expected if name not in held]
+    problems += [f"{name} unknown" for name in held if name not in expected]
+    problems += [f"{name} is {_shape(held[name])} in the file, {tuple(tensor.shape)} for this config"
+                 for name, tensor in expected.items() if name in held and _shape(held[name]) != tuple(tensor.shape)]
+    if problems:
+        more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
+        raise ValueError(f"{path}: its tensors do not fit its model_config {config} ({'; '.join(problems[:3])}"
+                         f"{more}); the file was damaged or edited: use the original or retrain it")
+    model.load_state_dict(held)
+    return model
+
+
+def _shape(value):
+    return tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+
+
+def context_names(model):
+    """The names of a loaded model's context entries, in order: the class names saved with its weights
+    (``meta["class_names"]``: the folders of a PNG data set, a caption model's vocabulary), else the
+    course's five classes (weights saved before names were), else "class 0", "class 1", ...
+    ``parse_context(text, context_names(model))`` reads a --context for it."""
+    names = getattr(model, "meta", {}).get("class_names")
+    if names:
+        return tuple(names)
+    if model.n_cfeat == len(CLASS_NAMES):
+        return tuple(CLASS_NAMES)
+    return tuple(f"class {i}" for i in range(model.n_cfeat))
+
+
+SHIPPED_MODELS = {"classes": "context_unet.pt", "captions": "caption_unet.pt"}
+
+
+def load_pretrained(name="classes", device="cpu"):
+    """A shipped model (EMA weights, eval mode) and its noise schedule, sha256-checked: "classes", the
+    course's one-hot context model, or "captions", the caption model (context = encode_caption(text))."""
+    name = SHIPPED_MODELS.get(name, name)
     path = WEIGHTS_DIR / name
     sha256 = expected_sha256(path)
     if sha256 is None:

@@ -18,10 +18,16 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["CLASS_NAMES", "SIZE", "generate_sprites", "render_sprite"]
+__all__ = ["CLASS_NAMES", "COLOUR_NAMES", "KIND_CLASSES", "KIND_NAMES", "SIZE", "colour_index", "generate_sprites",
+           "generate_sprite_attributes", "render_sprite"]
 
 CLASS_NAMES = ("hero", "non-hero", "food", "spell", "side-facing")
 SIZE = 16
+COLOUR_NAMES = ("red", "orange", "yellow", "green", "teal", "blue", "purple", "pink", "brown", "grey", "white",
+                "black")
+_HUE_EDGES = (15, 40, 70, 160, 195, 255, 290, 340)  # degrees where the hue names of colour_index change
+_HUE_NAMES = tuple(COLOUR_NAMES.index(k) for k in ("red", "orange", "yellow", "green", "teal", "blue", "purple",
+                                                   "pink", "red"))
 
 _MAX_MATERIALS = 32
 _CHUNK = 4096  # sprites coloured per vectorised batch
@@ -157,6 +163,8 @@ class _Canvas:
         self.colors = np.zeros((_MAX_MATERIALS, 3), np.int16)
         self.flat = np.zeros(_MAX_MATERIALS, bool)
         self.ink = False
+        self.uncoloured = np.zeros(_MAX_MATERIALS, bool)  # skin and eyes: not the sprite's colour
+        self.kind = None  # what was drawn, e.g. "mushroom"; None where nothing more than the class
         self._jitter = rng.integers(-12, 13, (_MAX_MATERIALS, 3))
         self._count = 1
 
@@ -172,6 +180,7 @@ class _Canvas:
         color = palette if palette.ndim == 1 else palette[self.rng.integers(len(palette))]
         self.colors[m] = color + self._jitter[m]
         self.flat[m] = flat
+        self.uncoloured[m] = palette is _SKIN or palette is _EYE
         self._count += 1
         return m
 
@@ -273,7 +282,8 @@ def _hero(c):
     _hero_torso(c, torso, c.same_as(cloth), skin, half, y0)
     _hero_head(c, skin, hair, y0)
     _HEADGEAR[headgear](c, skin, y0)
-    c.pick(_WEAPONS)(c, 8 + half, y0)
+    c.kind, weapon = c.pick(_WEAPONS)
+    weapon(c, 8 + half, y0)
     if c.chance(0.35):
         _hero_shield(c, 7 - half, y0)
     if c.chance(0.5):
@@ -441,7 +451,8 @@ def _no_weapon(c, hx, y0):
     """Empty hands."""
 
 
-_WEAPONS = (_sword, _staff, _bow, _spear, _hammer, _no_weapon)
+_WEAPONS = (("sword", _sword), ("staff", _staff), ("bow", _bow), ("spear", _spear), ("hammer", _hammer),
+            (None, _no_weapon))
 
 
 def _hero_shield(c, x, y0):
@@ -620,12 +631,14 @@ def _mushroom(c):
     c.sym_dots(eye, [(9, 6), (10, 6)])
 
 
-_CREATURES = (_slime, _ghost, _skeleton, _bat, _beast, _robot, _eyeball, _spider, _mushroom)
+_CREATURES = (("slime", _slime), ("ghost", _ghost), ("skeleton", _skeleton), ("bat", _bat), ("beast", _beast),
+              ("robot", _robot), ("eyeball", _eyeball), ("spider", _spider), ("mushroom", _mushroom))
 
 
 def _creature(c):
     """One of the front-facing creature body plans, nudged off-centre a little."""
-    c.pick(_CREATURES)(c)
+    c.kind, draw = c.pick(_CREATURES)
+    draw(c)
     c.keep_margin()
     c.nudge()
 
@@ -767,12 +780,15 @@ def _egg(c):
     c.dots(c.material(_WHITE, flat=True), [(6, 6)])
 
 
-_FOODS = (_apple, _cherries, _banana, _pear, _carrot, _bread, _drumstick, _cheese, _potion, _mug, _cake, _egg)
+_FOODS = (("apple", _apple), ("cherries", _cherries), ("banana", _banana), ("pear", _pear), ("carrot", _carrot),
+          ("bread", _bread), ("drumstick", _drumstick), ("cheese", _cheese), ("potion", _potion), ("mug", _mug),
+          ("cake", _cake), ("egg", _egg))
 
 
 def _food(c):
     """One food item, maybe mirrored, nudged off-centre a little."""
-    c.pick(_FOODS)(c)
+    c.kind, draw = c.pick(_FOODS)
+    draw(c)
     c.keep_margin()
     if c.chance(0.5):
         c.flip()
@@ -905,12 +921,14 @@ def _orient(c):
         c.flip_vertical()
 
 
-_SPELLS = (_fireball, _sparkle, _lightning, _orb, _rune, _swirl, _crystal)
+_SPELLS = (("fireball", _fireball), ("sparkle", _sparkle), ("lightning", _lightning), ("orb", _orb), ("rune", _rune),
+           ("swirl", _swirl), ("crystal", _crystal))
 
 
 def _spell(c):
     """One spell effect, nudged off-centre a little."""
-    c.pick(_SPELLS)(c)
+    c.kind, draw = c.pick(_SPELLS)
+    draw(c)
     c.keep_margin()
     c.nudge()
 
@@ -919,7 +937,11 @@ def _spell(c):
 
 def _side_character(c):
     """A walker (or an animal) in profile, facing left or right."""
-    (_walker if c.chance(0.7) else c.pick((_quadruped, _bird)))(c)
+    if c.chance(0.7):
+        _walker(c)
+    else:
+        c.kind, draw = c.pick(_ANIMALS)
+        draw(c)
     if c.chance(0.5):
         c.flip()
 
@@ -939,7 +961,8 @@ def _walker(c):
     if back == "pack":
         c.rect(c.material(_LEATHER), y0 + 6, y0 + 9, 3, 5)
     _profile_head(c, skin, y0)
-    c.pick((_empty_hand, _held_sword, _held_torch, _held_staff, _held_shield))(c, c.same_as(cloth), skin, y0)
+    c.kind, hold = c.pick(_HELD)
+    hold(c, c.same_as(cloth), skin, y0)
 
 
 def _walker_legs(c, pants, boots, y0):
@@ -1028,6 +1051,10 @@ def _held_shield(c, sleeve, skin, y0):
     c.rect(c.material(_CLOTH), y0 + 7, y0 + 8, 12, 12)
 
 
+_HELD = ((None, _empty_hand), ("sword", _held_sword), ("torch", _held_torch), ("staff", _held_staff),
+         ("shield", _held_shield))
+
+
 def _quadruped(c):
     """A four-legged animal walking right: body, head with snout and ear, tail, legs."""
     fur = c.material(_FUR)
@@ -1065,9 +1092,20 @@ def _bird(c):
         c.rect(c.material(_CREAM), 10, 11, 8, 10)
 
 
+_ANIMALS = (("animal", _quadruped), ("bird", _bird))
+
+
 # ---------------------------------------------------------------- colouring and the public API
 
 _DRAW = (_hero, _creature, _food, _spell, _side_character)
+
+
+_KIND_TABLES = {"hero": (_WEAPONS,), "non-hero": (_CREATURES,), "food": (_FOODS,), "spell": (_SPELLS,),
+                "side-facing": (_HELD, _ANIMALS)}
+KIND_NAMES = tuple(dict.fromkeys(kind for tables in _KIND_TABLES.values() for table in tables
+                                 for kind, _ in table if kind))
+KIND_CLASSES = {kind: tuple(name for name, tables in _KIND_TABLES.items()
+                            if any(kind == k for table in tables for k, _ in table)) for kind in KIND_NAMES}
 
 
 def _draw(class_index, rng):
@@ -1133,14 +1171,41 @@ def render_sprite(class_index, rng):
     return _colorize(c.body[None], c.detail[None], c.colors[None], c.flat[None], np.array([c.ink]))[0]
 
 
-def generate_sprites(n, seed=0, classes=None):
-    """``n`` sprites and their labels, like the course's sprite files.
+def colour_index(rgb):
+    """Index into COLOUR_NAMES of each RGB colour (..., 3), from its hue, saturation and value.
 
-    Returns ``(images, labels)``: uint8 ``(n, 16, 16, 3)`` (NHWC) and float32 one-hot ``(n, 5)``.
-    Sprite ``i`` has class ``classes[i % len(classes)]`` (all five classes by default, so they are
-    exactly balanced) and uses only ``numpy.random.default_rng((seed, i))``: the same seed gives the
-    same sprites, and the first k sprites of a larger set equal ``generate_sprites(k, seed)``.
+    Value v = max/255 and saturation s = (max - min)/max decide black (v < 0.25), white and grey
+    (s < 0.2, white where v > 0.85) and brown (a red-to-yellow hue with v < 0.7 and s > 0.3);
+    the rest is named by hue in degrees (red < 15 <= orange < 40 <= yellow < 70 <= green < 160 <=
+    teal < 195 <= blue < 255 <= purple < 290 <= pink < 340 <= red).
     """
+    rgb = np.asarray(rgb, np.float32) / 255
+    hi, lo = rgb.max(-1), rgb.min(-1)
+    span = np.maximum(hi - lo, 1e-6)
+    r, g, b = np.moveaxis(rgb, -1, 0)
+    hue = np.where(hi == r, (g - b) / span % 6, np.where(hi == g, (b - r) / span + 2, (r - g) / span + 4)) * 60
+    sat = (hi - lo) / np.maximum(hi, 1e-6)
+    name = np.searchsorted(_HUE_EDGES, hue, side="right")
+    name = np.asarray(_HUE_NAMES)[name]
+    name = np.where((hue < 70) & (hi < 0.7) & (sat > 0.3), COLOUR_NAMES.index("brown"), name)
+    name = np.where(sat < 0.2, np.where(hi > 0.85, COLOUR_NAMES.index("white"), COLOUR_NAMES.index("grey")), name)
+    return np.where(hi < 0.25, COLOUR_NAMES.index("black"), name)
+
+
+def _main_colours(ids, colors, uncoloured):
+    """Per sprite, the COLOUR_NAMES index covering most pixels (skin, eyes and outlines not counted)."""
+    n = len(ids)
+    pixels = np.bincount((np.arange(n)[:, None] * _MAX_MATERIALS + ids.reshape(n, -1)).ravel(),
+                         minlength=n * _MAX_MATERIALS).reshape(n, _MAX_MATERIALS)  # (n, materials)
+    pixels[:, 0] = 0  # background
+    pixels[uncoloured] = 0
+    votes = np.zeros((n, len(COLOUR_NAMES)), np.int64)
+    np.add.at(votes, (np.arange(n)[:, None], colour_index(colors)), pixels)
+    return votes.argmax(1)
+
+
+def _generate(n, seed, classes):
+    """Sprites with everything known about them: images, class indices, kinds, colour indices."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n must be a non-negative int (the number of sprites, e.g. 89400); got {n!r}")
     classes = tuple(range(len(CLASS_NAMES))) if classes is None else tuple(_check_class(k) for k in classes)
@@ -1151,14 +1216,43 @@ def generate_sprites(n, seed=0, classes=None):
     detail = np.zeros((n, SIZE, SIZE), np.uint8)
     colors = np.zeros((n, _MAX_MATERIALS, 3), np.int16)
     flat = np.zeros((n, _MAX_MATERIALS), bool)
+    uncoloured = np.zeros((n, _MAX_MATERIALS), bool)
     ink = np.zeros(n, bool)
+    kinds = np.full(n, "", dtype=object)
     label_index = np.array([classes[i % len(classes)] for i in range(n)], np.intp)
     for i in range(n):
         c = _draw(label_index[i], np.random.default_rng((seed, i)))
         body[i], detail[i], colors[i], flat[i], ink[i] = c.body, c.detail, c.colors, c.flat, c.ink
+        uncoloured[i], kinds[i] = c.uncoloured, c.kind or ""
     images = np.empty((n, SIZE, SIZE, 3), np.uint8)
+    colours = np.empty(n, np.intp)
     for lo in range(0, n, _CHUNK):  # colour in chunks to bound the memory of the index arrays
         part = slice(lo, lo + _CHUNK)
         images[part] = _colorize(body[part], detail[part], colors[part], flat[part], ink[part])
-    labels = np.eye(len(CLASS_NAMES), dtype=np.float32)[label_index]
-    return images, labels
+        ids = np.where(detail[part] > 0, detail[part], body[part])
+        colours[part] = _main_colours(ids, colors[part], uncoloured[part])
+    return images, label_index, kinds, colours
+
+
+def generate_sprites(n, seed=0, classes=None):
+    """``n`` sprites and their labels, like the course's sprite files.
+
+    Returns ``(images, labels)``: uint8 ``(n, 16, 16, 3)`` (NHWC) and float32 one-hot ``(n, 5)``.
+    Sprite ``i`` has class ``classes[i % len(classes)]`` (all five classes by default, so they are
+    exactly balanced) and uses only ``numpy.random.default_rng((seed, i))``: the same seed gives the
+    same sprites, and the first k sprites of a larger set equal ``generate_sprites(k, seed)``.
+    """
+    images, label_index, _, _ = _generate(n, seed, classes)
+    return images, np.eye(len(CLASS_NAMES), dtype=np.float32)[label_index]
+
+
+def generate_sprite_attributes(n, seed=0, classes=None):
+    """The sprites of ``generate_sprites(n, seed, classes)`` and what the generator drew in each.
+
+    Returns ``(images, attributes)``: uint8 ``(n, 16, 16, 3)`` and a dict of ``(n,)`` arrays:
+    ``"class"`` (index into CLASS_NAMES), ``"kind"`` (a KIND_NAMES word, or "" where the sprite is
+    only its class, e.g. an unarmed hero) and ``"colour"`` (a COLOUR_NAMES word: the colour of most
+    of its pixels, skin, eyes and outline not counted, named by ``colour_index``).
+    """
+    images, label_index, kinds, colours = _generate(n, seed, classes)
+    return images, {"class": label_index, "kind": kinds.astype(str), "colour": np.asarray(COLOUR_NAMES)[colours]}

@@ -310,7 +310,6 @@ def context_rows(model, sched, contexts, per_row=8, steps=25, seed=0, guidance=0
     tensor (rows, k). Returns images (rows * per_row, C, H, W): row r, column j is context r from noise j."""
     if not torch.is_tensor(contexts):
         contexts = torch.stack([torch.zeros(model.n_cfeat) if c is None else make_context(c) for c in contexts])
-    contexts = make_context(contexts)
     if contexts.dim() != 2:
         raise ValueError(f"contexts must be a list of contexts or a (rows, {model.n_cfeat}) tensor, "
                          f"got shape {tuple(contexts.shape)}")

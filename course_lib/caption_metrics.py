@@ -1,0 +1,190 @@
+"""Judging caption samples: a sprite classifier with one head per attribute, and how often samples
+show what their caption asked for.
+
+    logits (B, 5 + 38 + 12) = [class | kind | colour]: the SpriteClassifier body, one linear layer
+    attribute accuracy = share of samples whose predicted attribute is the one the caption names
+                         (a kind alone names its class too: "potion" asks for food)
+    a mix "A, B=w" of two kinds is found in a sample when the two kinds the classifier finds most
+    likely are A and B
+"""
+import json
+import time
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+
+from .captions import HELD_OUT, caption_words, encode_caption
+from .data import to_model_space
+from .metrics import (CLASSIFIER_SEED, HELDOUT_SEED, SpriteClassifier, fit_classifier, load_classifier,
+                      save_classifier)
+from .precision import eval_mode, resolve_precision
+from .pretrained import WEIGHTS_DIR, record_in_manifest
+from .samplers import SAMPLERS
+from .sprites import CLASS_NAMES, COLOUR_NAMES, KIND_CLASSES, KIND_NAMES, generate_sprite_attributes
+
+__all__ = ["ATTRIBUTES", "PROMPT_SETS", "train_caption_classifier", "ship_caption_classifier",
+           "load_caption_classifier", "predict_attributes", "asked_attributes", "score_prompt", "evaluate_prompts"]
+
+ATTRIBUTES = {"class": CLASS_NAMES, "kind": ("none",) + KIND_NAMES, "colour": COLOUR_NAMES}
+CAPTION_CLASSIFIER_FILE = "caption_classifier.pt"
+MIX_WEIGHT = 1.0  # the second caption's weight in the notebook's mixes and the "mixes" set
+PROMPT_SETS = {  # the README's caption table: captions the model was trained on, held-out pairs, mixes
+    "seen": ("hero sword blue", "hero staff red", "non-hero ghost white", "non-hero mushroom red",
+             "non-hero slime green", "food apple red", "food potion blue", "spell fireball orange",
+             "spell orb yellow", "side-facing bird green"),
+    "held-out": tuple(f"{colour} {kind}" for colour, kind in HELD_OUT),
+    "mixes": tuple(f"{a}, {b}={MIX_WEIGHT:g}" for a, b in (("mushroom", "ghost"), ("apple", "cake"),
+                                                         ("fireball", "orb"), ("slime", "skeleton"))),
+}
+
+
+def _attribute_indices(attributes):
+    """(n, 3) targets: class, kind (0 = none) and colour indices of generate_sprite_attributes' dict."""
+    kinds = ATTRIBUTES["kind"]
+    kind = torch.tensor([kinds.index(k or "none") for k in attributes["kind"]])
+    colour = torch.tensor([COLOUR_NAMES.index(c) for c in attributes["colour"]])
+    return torch.stack([torch.as_tensor(attributes["class"]), kind, colour], 1)
+
+
+def _split(logits):
+    """The logits (B, 55) as {attribute: (B, size)}."""
+    return dict(zip(ATTRIBUTES, logits.split([len(v) for v in ATTRIBUTES.values()], dim=1)))
+
+
+def train_caption_classifier(n=40_000, seed=CLASSIFIER_SEED, epochs=4, batch_size=128, lr=3e-3, max_shift=1,
+                             heldout_n=5000, heldout_seed=HELDOUT_SEED):
+    """A SpriteClassifier with a class, a kind and a colour head, trained on n generated sprites (the
+    sum of the three cross-entropies). Returns (classifier, info); info holds each head's accuracy on
+    heldout_n sprites of heldout_seed."""
+    started = time.perf_counter()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = SpriteClassifier(n_classes=sum(len(v) for v in ATTRIBUTES.values()))
+    sprites, attributes = generate_sprite_attributes(n, seed=seed)
+    targets = _attribute_indices(attributes)  # (n, 3)
+
+    def loss_of(logits, idx):
+        return sum(F.cross_entropy(head, targets[idx, k]) for k, head in enumerate(_split(logits).values()))
+
+    loss = fit_classifier(model, to_model_space(sprites), loss_of, torch.Generator().manual_seed(seed), epochs,
+                          batch_size, lr, max_shift)
+    heldout, heldout_attributes = generate_sprite_attributes(heldout_n, seed=heldout_seed)
+    predicted = predict_attributes(model, to_model_space(heldout))
+    truth = _attribute_indices(heldout_attributes)
+    info = {f"heldout_{name}_accuracy": (predicted[name] == truth[:, k]).double().mean().item()
+            for k, name in enumerate(ATTRIBUTES)}
+    info.update(heldout_n=heldout_n, heldout_seed=heldout_seed, train_n=n, seed=seed, epochs=epochs,
+                max_shift=max_shift, final_loss=round(loss.item(), 5),
+                train_seconds=round(time.perf_counter() - started, 1), torch=str(torch.__version__))
+    return model, info
+
+
+def ship_caption_classifier(path=WEIGHTS_DIR / CAPTION_CLASSIFIER_FILE, **train_kwargs):
+    """Train the attribute classifier, write it to `path` and record its sha256 in the manifest."""
+    model, info = train_caption_classifier(**train_kwargs)
+    meta = {"command": "python -m course_lib.caption_metrics", **info}
+    record_in_manifest(path, save_classifier(model, path, meta), meta)
+    return meta
+
+
+def load_caption_classifier(device="cpu"):
+    """The shipped attribute classifier, sha256-checked, in eval mode."""
+    return load_classifier(WEIGHTS_DIR / CAPTION_CLASSIFIER_FILE, device=device)
+
+
+@torch.no_grad()
+def predict_attributes(classifier, images, batch=1000):
+    """{attribute: (N,) predicted indices into ATTRIBUTES[attribute]}, plus "kind_top2" (N, 2)."""
+    device = next(classifier.parameters()).device
+    with eval_mode(classifier):
+        logits = torch.cat([classifier(chunk.to(device)).cpu() for chunk in images.split(batch)])
+    heads = _split(logits)
+    out = {name: head.argmax(1) for name, head in heads.items()}
+    out["kind_top2"] = heads["kind"].topk(2, dim=1).indices
+    return out
+
+
+def asked_attributes(caption):
+    """What a caption asks for: {"class": set of class indices, "kind": index, "colour": index}, only
+    the attributes its words name, and "mix": the two kind indices of a two-part mix of kinds."""
+    parts = caption_words(caption)
+    words = [w for part, _ in parts for w in part]
+    kinds = [ATTRIBUTES["kind"].index(w) for w in words if w in KIND_NAMES]
+    asked = {}
+    classes = {CLASS_NAMES.index(w) for w in words if w in CLASS_NAMES}
+    if not classes and kinds:
+        classes = {CLASS_NAMES.index(c) for k in words if k in KIND_CLASSES for c in KIND_CLASSES[k]}
+    if classes:
+        asked["class"] = classes
+    if len(parts) == 2 and len(kinds) == 2:
+        asked["mix"] = tuple(kinds)
+    elif len(kinds) == 1:
+        asked["kind"] = kinds[0]
+    colours = [COLOUR_NAMES.index(w) for w in words if w in COLOUR_NAMES]
+    if len(colours) == 1:
+        asked["colour"] = colours[0]
+    return asked
+
+
+def score_prompt(predicted, asked):
+    """Per-sample hits (N,) bool for each attribute the caption asks for, and "all" (every one right)."""
+    hits = {}
+    if "class" in asked:
+        hits["class"] = torch.isin(predicted["class"], torch.tensor(sorted(asked["class"])))
+    for name in ("kind", "colour"):
+        if name in asked:
+            hits[name] = predicted[name] == asked[name]
+    if "mix" in asked:
+        top2 = predicted["kind_top2"]
+        a, b = asked["mix"]
+        hits["both_kinds"] = ((top2[:, 0] == a) & (top2[:, 1] == b)) | ((top2[:, 0] == b) & (top2[:, 1] == a))
+    if hits:
+        hits["all"] = torch.stack(list(hits.values())).all(0)
+    return hits
+
+
+@lru_cache(maxsize=None)
+def _shipped(device):
+    return load_caption_classifier(device)
+
+
+def evaluate_prompts(model, sched, prompts, n=1000, guidance=0.0, sampler="ddim", steps=25, seed=0,
+                     classifier=None, batch=500, precision="auto"):
+    """Sample n sprites spread evenly over the captions in `prompts` and score what each asked for.
+
+    Returns a dict: the accuracy of every attribute asked for ("class_acc", "kind_acc", "colour_acc",
+    "both_kinds_acc" for mixes, "all_acc"), each over the samples whose caption asks for it, and the
+    same per prompt. Samples come from torch.Generator().manual_seed(seed), `batch` at a time.
+    """
+    prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+    if not prompts or isinstance(n, bool) or not isinstance(n, int) or n < len(prompts) or n % len(prompts):
+        raise ValueError(f"n must be a positive multiple of the number of captions ({len(prompts)}), got {n!r}")
+    device = sched.alpha_bars.device
+    classifier = _shipped(str(device)) if classifier is None else classifier
+    contexts = torch.stack([encode_caption(p) for p in prompts]).repeat_interleave(n // len(prompts), 0)  # (n, V)
+    kwargs = {"steps": steps, "precision": precision}
+    generator = torch.Generator().manual_seed(seed)
+    images, seconds = [], 0.0
+    for context in contexts.split(batch):
+        result = SAMPLERS[sampler](model, sched, n=len(context), context=context, guidance=guidance,
+                                   generator=generator, **kwargs)
+        images.append(result.images)
+        seconds += result.seconds
+    predicted = predict_attributes(classifier, torch.cat(images).clamp(-1, 1))
+    per_prompt, totals = {}, {}
+    for k, prompt in enumerate(prompts):
+        rows = slice(k * (n // len(prompts)), (k + 1) * (n // len(prompts)))
+        hits = score_prompt({name: v[rows] for name, v in predicted.items()}, asked_attributes(prompt))
+        per_prompt[prompt] = {f"{name}_acc": h.double().mean().item() for name, h in hits.items()}
+        for name, h in hits.items():
+            totals.setdefault(name, []).append(h)
+    row = {"prompts": prompts, "sampler": sampler, "steps": steps, "guidance": guidance, "n": n, "seed": seed,
+           "precision": resolve_precision(precision, device)}
+    row.update({f"{name}_acc": torch.cat(h).double().mean().item() for name, h in totals.items()})
+    row.update(by_prompt=per_prompt, seconds=seconds)
+    return row
+
+
+if __name__ == "__main__":
+    print(json.dumps(ship_caption_classifier()))

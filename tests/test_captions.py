@@ -1,0 +1,165 @@
+"""Captions: what the generator drew, the vocabulary, encode_caption, the caption data set and model."""
+import numpy as np
+import pytest
+import torch
+
+from course_lib import sprites
+from course_lib.captions import (CAPTION_COLOURS, HELD_OUT, VOCABULARY, caption_dataset, caption_of, encode_caption,
+                                 is_held_out, widen_context)
+from course_lib.checkpoint import sha256_of
+from course_lib.pretrained import WEIGHTS_DIR, expected_sha256, load_pretrained
+from course_lib.samplers import sample_ddim
+from course_lib.sprites import CLASS_NAMES, COLOUR_NAMES, KIND_NAMES, colour_index, generate_sprite_attributes
+
+
+@pytest.fixture(scope="module")
+def default_set():
+    """The attributes of the default data set, generate_sprites(89_400, seed=0)."""
+    return generate_sprite_attributes(89_400, seed=0)[1]
+
+
+def _pick(vector):
+    return {VOCABULARY[i]: round(float(vector[i]), 4) for i in torch.nonzero(vector).flatten()}
+
+
+def test_encode_caption_fixed_values():
+    assert _pick(encode_caption("red potion")) == {"red": 0.7071, "potion": 0.7071}
+    assert _pick(encode_caption("Potion")) == {"potion": 1.0}
+    assert _pick(encode_caption("potion=1, ghost=0.5")) == {"potion": 0.8944, "ghost": 0.4472}
+    assert _pick(encode_caption("mushroom ghost")) == {"mushroom": 0.7071, "ghost": 0.7071}
+    # parts are captions of length 1 before mixing: the two-word part does not outweigh the one-word part
+    assert _pick(encode_caption("red mushroom, ghost")) == {"red": 0.5, "mushroom": 0.5, "ghost": 0.7071}
+    assert encode_caption("hero sword blue").shape == (len(VOCABULARY),)
+    for text in ("spell", "red orb", "non-hero ghost white", "fireball=0.2,orb=3"):
+        assert encode_caption(text).norm().item() == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("mushrom", "'mushrom' is not in the vocabulary (caption 'mushrom'); did you mean 'mushroom'? "
+                "`python -m course_lib vocabulary` lists them"),
+    ("red dragon", "'dragon' is not in the vocabulary (caption 'red dragon'); `python -m course_lib vocabulary`"),
+    ("", "a caption must be words from the vocabulary"),
+    ("ghost,,orb", "empty part in caption"),
+    ("ghost=lots", "weight 'lots' in caption 'ghost=lots' is not a number"),
+    ("ghost=-1", "must be finite and >= 0"),
+    ("ghost=inf", "must be finite and >= 0"),
+    ("ghost=0", "has all weights 0"),
+])
+def test_bad_captions_say_what_to_do(text, message):
+    with pytest.raises(ValueError) as err:
+        encode_caption(text)
+    assert message in str(err.value)
+
+
+def test_vocabulary_is_classes_kinds_and_colours():
+    assert VOCABULARY == CLASS_NAMES + KIND_NAMES + CAPTION_COLOURS
+    assert len(set(VOCABULARY)) == len(VOCABULARY) == 53
+    assert {"mushroom", "ghost", "potion", "fireball", "sword", "bird", "red", "yellow"} <= set(VOCABULARY)
+
+
+def test_every_word_is_drawn_in_thousands_of_default_sprites(default_set):
+    words = [CLASS_NAMES[k] for k in default_set["class"]] + list(default_set["kind"]) + list(default_set["colour"])
+    counts = {word: words.count(word) for word in VOCABULARY}
+    assert min(counts.values()) >= 1000, sorted(counts.items(), key=lambda kv: kv[1])[:3]
+    assert counts["hero"] == 89_400 // 5
+    # black (under 1,000 sprites) is a colour the generator names but not a caption word
+    assert (default_set["colour"] == "black").sum() < 1000 and "black" not in VOCABULARY
+
+
+def test_held_out_pairs_exist_in_the_data_but_not_in_the_training_set(default_set):
+    pairs = set(zip(default_set["colour"], default_set["kind"]))
+    for colour, kind in HELD_OUT:
+        assert (colour, kind) in pairs
+    n = 2000
+    data = caption_dataset(n, seed=0)
+    _, attributes = generate_sprite_attributes(n, seed=0)
+    held = is_held_out(attributes)
+    assert len(data) == n - held.sum() and held.sum() > 0
+    norms = data.labels.norm(dim=1)
+    assert torch.all(((norms - 1).abs() < 1e-5) | (norms == 0))  # unit captions, or the null context
+    # every remaining label uses only the words of its own sprite
+    kept = np.nonzero(~held)[0]
+    for row, i in enumerate(kept[:200]):
+        used = {VOCABULARY[k] for k in torch.nonzero(data.labels[row]).flatten()}
+        assert used <= set(caption_of(attributes, i).split())
+
+
+def test_kinds_are_what_the_drawing_functions_drew(monkeypatch):
+    """Wrap every drawing function of the kind tables and check each sprite's kind against the call."""
+    aliases = {"_quadruped": "animal", "_held_sword": "sword", "_held_torch": "torch", "_held_staff": "staff",
+               "_held_shield": "shield"}
+    called = []
+
+    def recording(fn):
+        def wrapped(*args):
+            called.append(aliases.get(fn.__name__, fn.__name__.lstrip("_")))
+            return fn(*args)
+        return wrapped
+
+    for table in ("_WEAPONS", "_CREATURES", "_FOODS", "_SPELLS", "_HELD", "_ANIMALS"):
+        monkeypatch.setattr(sprites, table, tuple((kind, recording(fn)) for kind, fn in getattr(sprites, table)))
+    for i in range(300):
+        del called[:]
+        c = sprites._draw(i % 5, np.random.default_rng((0, i)))
+        assert (c.kind or "") == ("" if called in ([], ["no_weapon"], ["empty_hand"]) else called[-1])
+
+
+def test_colour_words_agree_with_the_pixels():
+    """The caption's colour is named from the materials; check it against the rendered pixels."""
+    images, attributes = generate_sprite_attributes(1000, seed=5)
+    names = colour_index(images.reshape(-1, 3)).reshape(images.shape[:3])  # (n, 16, 16)
+    background = (images == 255).all(-1)
+    padded = np.pad(background, ((0, 0), (1, 1), (1, 1)), constant_values=True)
+    outline = padded[:, :-2, 1:-1] | padded[:, 2:, 1:-1] | padded[:, 1:-1, :-2] | padded[:, 1:-1, 2:]
+    first = {name: [] for name in CLASS_NAMES}
+    second = {name: [] for name in CLASS_NAMES}
+    for i in range(len(images)):
+        counts = np.bincount(names[i][~background[i] & ~outline[i]], minlength=len(COLOUR_NAMES))
+        counts[COLOUR_NAMES.index("black")] = 0  # eyes and dark shades
+        order = np.argsort(-counts, kind="stable")
+        want = COLOUR_NAMES.index(attributes["colour"][i])
+        cls = CLASS_NAMES[attributes["class"][i]]
+        first[cls].append(order[0] == want)
+        second[cls].append(want in order[:2])
+    for cls in ("non-hero", "food", "spell"):  # single objects: the most common pixel colour
+        assert np.mean(first[cls]) >= 0.88, (cls, np.mean(first[cls]))
+    for cls in ("hero", "side-facing"):  # figures, whose skin the caption leaves out: one of the top two
+        assert np.mean(second[cls]) >= 0.8, (cls, np.mean(second[cls]))
+
+
+def test_colour_index_fixed_values():
+    rgb = [(220, 40, 50), (240, 130, 30), (250, 220, 40), (90, 200, 90), (30, 210, 200), (60, 120, 230),
+           (150, 64, 170), (240, 110, 170), (120, 72, 40), (150, 150, 150), (246, 248, 244), (30, 22, 40)]
+    assert [COLOUR_NAMES[k] for k in colour_index(rgb)] == list(COLOUR_NAMES)
+
+
+def test_generate_sprites_is_unchanged_by_the_attributes():
+    images, labels = sprites.generate_sprites(50, seed=3)
+    same, attributes = generate_sprite_attributes(50, seed=3)
+    assert np.array_equal(images, same) and np.array_equal(labels.argmax(1), attributes["class"])
+
+
+def test_widened_model_starts_where_the_one_hot_model_is():
+    """A class word of the widened model gives exactly the one-hot model's prediction for that class."""
+    torch.manual_seed(0)
+    from course_lib.model import ContextUnet
+    one_hot = ContextUnet(n_feat=16, n_cfeat=5).eval()
+    mapping = torch.rand(5, len(VOCABULARY))
+    mapping[:, :5] = torch.eye(5)
+    wide = widen_context(one_hot, mapping=mapping).eval()
+    x, t = torch.randn(3, 3, 16, 16), torch.tensor([0.1, 0.5, 0.9])
+    with torch.no_grad():
+        for k, name in enumerate(CLASS_NAMES):
+            expected = one_hot(x, t, torch.eye(5)[k].expand(3, 5))
+            assert torch.allclose(wide(x, t, encode_caption(name).expand(3, -1)), expected, atol=1e-6)
+
+
+def test_shipped_caption_model_is_checksummed_and_seeded():
+    path = WEIGHTS_DIR / "caption_unet.pt"
+    assert expected_sha256(path) == sha256_of(path)
+    model, sched = load_pretrained("captions")
+    assert model.n_cfeat == len(VOCABULARY) and not model.training
+    context = encode_caption("red potion")
+    runs = [sample_ddim(model, sched, n=4, steps=5, context=context, guidance=2.0,
+                        generator=torch.Generator().manual_seed(7)).images for _ in range(2)]
+    assert torch.equal(runs[0], runs[1])
