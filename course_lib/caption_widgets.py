@@ -24,7 +24,7 @@ def mix_caption(first, second, weight):
 
 def plot_caption_vector(caption, ax=None):
     """A bar per vocabulary word: the context vector the network gets for ``caption``."""
-    vector = encode_caption(caption)
+    vector = encode_caption(caption).numpy()
     if ax is None:
         _, ax = plt.subplots(figsize=(12, 2.8))
     start = 0

@@ -256,8 +256,8 @@ CONTEXT_PRESETS = {  # name -> weights per class; the context mixer's "preset" m
 
 def make_context(spec, class_names=_CLASS_NAMES):
     """A context vector (n_classes,) from a class name, "hero=1,food=0.6", a dict {name: weight} or a
-    sequence of weights; a tensor (n_classes,) or (rows, n_classes) is checked and passed on.
-    None (or "none") -> None, the null context."""
+    sequence of weights; a tensor is passed on, of any width (a caption vector has 53; the sampler
+    checks it against the model). None (or "none") -> None, the null context."""
     if spec is None:
         return None
     if isinstance(spec, str):
@@ -268,7 +268,8 @@ def make_context(spec, class_names=_CLASS_NAMES):
             raise ValueError(f"unknown class name(s) {unknown} in context {spec}; use names from {list(class_names)}")
         spec = [float(spec.get(name, 0.0)) for name in class_names]
     c = torch.as_tensor(spec, dtype=torch.float32)
-    if c.shape != (len(class_names),) and not (c.dim() == 2 and c.shape[1] == len(class_names)):
+    width_ok = torch.is_tensor(spec) or c.shape[-1:] == (len(class_names),)  # a tensor's width: the sampler checks
+    if c.dim() not in (1, 2) or not width_ok:
         raise ValueError(f"a context needs {len(class_names)} weights ({', '.join(class_names)}), got shape "
                          f"{tuple(c.shape)}")
     if not torch.isfinite(c).all() or (c < 0).any():
@@ -380,9 +381,10 @@ def compare_samplers(model, sched, runs=(("ddpm", 500), ("ddim", 10), ("ddim", 2
 
 
 def format_table(rows, columns, formats=None):
-    """A plain-text (markdown) table of dicts: header, rule, one line per row; `formats`: {column: spec}."""
+    """A plain-text (markdown) table of dicts: header, rule, one line per row; `formats`: {column: spec};
+    a column a row lacks shows "–"."""
     formats = formats or {}
-    cells = [[format(row[c], formats.get(c, "")) for c in columns] for row in rows]
+    cells = [[format(row[c], formats.get(c, "")) if c in row else "–" for c in columns] for row in rows]
     widths = [max([len(c)] + [len(line[i]) for line in cells]) for i, c in enumerate(columns)]
     lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths)) + " |",
              "|" + "|".join("-" * (w + 2) for w in widths) + "|"]

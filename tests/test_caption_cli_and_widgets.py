@@ -1,0 +1,144 @@
+"""The caption path end to end: the CLI's --prompt, `vocabulary` and `evaluate --prompt`, the
+attribute scoring, and the caption widgets driven from Python."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib.__main__ import main
+from course_lib.caption_metrics import ATTRIBUTES, PROMPT_SETS, asked_attributes, score_prompt
+from course_lib.caption_widgets import caption_box, caption_mixer, caption_rows, mix_caption, plot_caption_vector
+from course_lib.captions import VOCABULARY, encode_caption
+from course_lib.pretrained import load_pretrained
+from course_lib.sprites import CLASS_NAMES, COLOUR_NAMES
+
+
+def _kind(word):
+    return ATTRIBUTES["kind"].index(word)
+
+
+def test_asked_attributes_fixed_values():
+    food, hero, side = (CLASS_NAMES.index(c) for c in ("food", "hero", "side-facing"))
+    assert asked_attributes("red potion") == {"class": {food}, "kind": _kind("potion"),
+                                              "colour": COLOUR_NAMES.index("red")}
+    assert asked_attributes("sword") == {"class": {hero, side}, "kind": _kind("sword")}  # drawn in both classes
+    assert asked_attributes("hero sword blue")["class"] == {hero}
+    assert asked_attributes("mushroom, ghost=0.7") == {"class": {CLASS_NAMES.index("non-hero")},
+                                                       "mix": (_kind("mushroom"), _kind("ghost"))}
+    assert asked_attributes("pink") == {"colour": COLOUR_NAMES.index("pink")}
+
+
+def test_score_prompt_counts_each_attribute():
+    predicted = {"class": torch.tensor([2, 2, 1]), "kind": torch.tensor([_kind("potion"), _kind("mug"), 0]),
+                 "colour": torch.tensor([0, 0, 0]), "kind_top2": torch.zeros(3, 2, dtype=torch.long)}
+    hits = score_prompt(predicted, asked_attributes("red potion"))
+    assert hits["class"].tolist() == [True, True, False]
+    assert hits["kind"].tolist() == [True, False, False]
+    assert hits["colour"].tolist() == [True, True, True]
+    assert hits["all"].tolist() == [True, False, False]
+    top2 = torch.tensor([[_kind("ghost"), _kind("mushroom")], [_kind("mushroom"), _kind("bat")],
+                         [_kind("mushroom"), _kind("ghost")]])
+    mix = score_prompt({**predicted, "class": torch.tensor([1, 1, 1]), "kind_top2": top2},
+                       asked_attributes("mushroom, ghost"))
+    assert mix["both_kinds"].tolist() == [True, False, True]
+
+
+def test_prompt_sets_use_only_vocabulary_words():
+    assert {"seen", "held-out", "mixes"} == set(PROMPT_SETS)
+    for prompts in PROMPT_SETS.values():
+        for prompt in prompts:
+            encode_caption(prompt)  # raises on a word outside the vocabulary
+    assert all("mix" in asked_attributes(p) for p in PROMPT_SETS["mixes"])
+
+
+def test_mix_caption_weights():
+    assert mix_caption("mushroom", "ghost", 0.25) == "mushroom=0.75, ghost=0.25"
+    assert torch.allclose(encode_caption(mix_caption("red mushroom", "ghost", 0.5)),
+                          encode_caption("red mushroom, ghost"))
+    with pytest.raises(ValueError, match=r"must be in \[0, 1\]"):
+        mix_caption("a", "b", 1.5)
+
+
+@pytest.fixture(scope="module")
+def caption_model():
+    return load_pretrained("captions")
+
+
+def test_caption_rows_share_the_noise(caption_model):
+    model, sched = caption_model
+    images = caption_rows(model, sched, ["potion", "potion", "ghost"], per_row=3, steps=2, seed=1)
+    assert images.shape == (9, 3, 16, 16)
+    assert torch.equal(images[:3], images[3:6]) and not torch.equal(images[:3], images[6:])
+
+
+def test_caption_box_updates_on_text_and_explains_a_typo(caption_model):
+    model, sched = caption_model
+    box = caption_box(model, sched, caption="red potion", n=2, steps=2)
+    first = box.image.value
+    assert first[:4] == b"\x89PNG" and "potion 0.71" in box.info.value and "red 0.71" in box.info.value
+    box.text.value = "ghost"
+    assert box.image.value != first and "ghost 1.00" in box.info.value
+    shown = box.image.value
+    box.text.value = "mushrom"
+    assert "did you mean 'mushroom'" in box.info.value and box.image.value == shown
+
+
+def test_caption_mixer_weight_moves_the_context(caption_model):
+    model, sched = caption_model
+    mixer = caption_mixer(model, sched, first="mushroom", second="ghost", weight=0.0, n=2, steps=2)
+    assert "mushroom 1.00" in mixer.info.value and "ghost" not in mixer.info.value.split("&rarr;")[1]
+    mixer.weight.value = 0.5
+    assert "ghost 0.71" in mixer.info.value and "mushroom 0.71" in mixer.info.value
+
+
+def test_plot_caption_vector_draws_one_bar_per_word():
+    fig = plot_caption_vector("red potion")
+    heights = [bar.get_height() for bar in fig.axes[0].patches]
+    assert len(heights) == len(VOCABULARY)
+    assert sorted(heights)[-2:] == pytest.approx([0.7071, 0.7071], abs=1e-4) and sum(heights) == pytest.approx(1.4142, abs=1e-4)
+
+
+def test_sample_prompt_writes_sprites_and_is_seeded(tmp_path, capsys):
+    outs = [tmp_path / "a.npy", tmp_path / "b.npy"]
+    for out in outs:
+        assert main(["sample", "--prompt", "red potion", "--n", "3", "--steps", "2", "--seed", "4",
+                     "--out", str(out)]) == 0
+    a, b = (np.load(out) for out in outs)
+    assert a.shape == (3, 16, 16, 3) and a.dtype == np.uint8 and np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("prompt, message", [
+    ("red potoin", "'potoin' is not in the vocabulary (caption 'red potoin'); did you mean 'potion'?"),
+    ("ghost=-2", "must be finite and >= 0"),
+])
+def test_bad_prompts_exit_2_with_a_message(tmp_path, capsys, prompt, message):
+    assert main(["sample", "--prompt", prompt, "--out", str(tmp_path / "x.png")]) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "x.png").exists()
+
+
+def test_prompt_and_context_together_exit_2_with_a_message(tmp_path, capsys):
+    with pytest.raises(SystemExit) as err:
+        main(["sample", "--prompt", "ghost", "--context", "hero", "--out", str(tmp_path / "x.png")])
+    assert err.value.code == 2
+    assert "argument --context: not allowed with argument --prompt" in capsys.readouterr().err
+
+
+def test_vocabulary_lists_every_word(capsys):
+    assert main(["vocabulary"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("classes: hero non-hero food spell side-facing\n")
+    assert "sword (hero/side-facing)" in out and "held out of training: blue mushroom" in out
+    for word in VOCABULARY:
+        assert word in out
+
+
+def test_evaluate_prompt_prints_per_attribute_accuracy(capsys):
+    assert main(["evaluate", "--prompt", "red potion", "--prompt-set", "mixes", "--n", "8", "--steps", "2",
+                 "--guidance", "0"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["prompt_set"] for line in lines] == ["red potion", "mixes"]
+    assert {"class_acc", "kind_acc", "colour_acc", "all_acc"} <= set(lines[0])
+    assert {"class_acc", "both_kinds_acc", "all_acc"} <= set(lines[1]) and len(lines[1]["by_prompt"]) == 4
+    for line in lines:
+        assert all(0 <= v <= 1 for k, v in line.items() if k.endswith("_acc"))
