@@ -23,7 +23,7 @@ from .pretrained import WEIGHTS_DIR, record_in_manifest
 from .samplers import SAMPLERS
 from .sprites import CLASS_NAMES, COLOUR_NAMES, KIND_CLASSES, KIND_NAMES, generate_sprite_attributes
 
-__all__ = ["ATTRIBUTES", "PROMPT_SETS", "train_caption_classifier", "ship_caption_classifier",
+__all__ = ["ATTRIBUTES", "PROMPT_SETS", "attribute_targets", "train_caption_classifier", "ship_caption_classifier",
            "load_caption_classifier", "predict_attributes", "asked_attributes", "score_prompt", "evaluate_prompts"]
 
 ATTRIBUTES = {"class": CLASS_NAMES, "kind": ("none",) + KIND_NAMES, "colour": COLOUR_NAMES}
@@ -39,7 +39,7 @@ PROMPT_SETS = {  # the README's caption table: captions the model was trained on
 }
 
 
-def _attribute_indices(attributes):
+def attribute_targets(attributes):
     """(n, 3) targets: class, kind (0 = none) and colour indices of generate_sprite_attributes' dict."""
     kinds = ATTRIBUTES["kind"]
     kind = torch.tensor([kinds.index(k or "none") for k in attributes["kind"]])
@@ -52,7 +52,7 @@ def _split(logits):
     return dict(zip(ATTRIBUTES, logits.split([len(v) for v in ATTRIBUTES.values()], dim=1)))
 
 
-def train_caption_classifier(n=40_000, seed=CLASSIFIER_SEED, epochs=4, batch_size=128, lr=3e-3, max_shift=1,
+def train_caption_classifier(n=40_000, seed=CLASSIFIER_SEED, epochs=8, batch_size=128, lr=3e-3, max_shift=1,
                              heldout_n=5000, heldout_seed=HELDOUT_SEED):
     """A SpriteClassifier with a class, a kind and a colour head, trained on n generated sprites (the
     sum of the three cross-entropies). Returns (classifier, info); info holds each head's accuracy on
@@ -62,7 +62,7 @@ def train_caption_classifier(n=40_000, seed=CLASSIFIER_SEED, epochs=4, batch_siz
         torch.manual_seed(seed)
         model = SpriteClassifier(n_classes=sum(len(v) for v in ATTRIBUTES.values()))
     sprites, attributes = generate_sprite_attributes(n, seed=seed)
-    targets = _attribute_indices(attributes)  # (n, 3)
+    targets = attribute_targets(attributes)  # (n, 3)
 
     def loss_of(logits, idx):
         return sum(F.cross_entropy(head, targets[idx, k]) for k, head in enumerate(_split(logits).values()))
@@ -71,7 +71,7 @@ def train_caption_classifier(n=40_000, seed=CLASSIFIER_SEED, epochs=4, batch_siz
                           batch_size, lr, max_shift)
     heldout, heldout_attributes = generate_sprite_attributes(heldout_n, seed=heldout_seed)
     predicted = predict_attributes(model, to_model_space(heldout))
-    truth = _attribute_indices(heldout_attributes)
+    truth = attribute_targets(heldout_attributes)
     info = {f"heldout_{name}_accuracy": (predicted[name] == truth[:, k]).double().mean().item()
             for k, name in enumerate(ATTRIBUTES)}
     info.update(heldout_n=heldout_n, heldout_seed=heldout_seed, train_n=n, seed=seed, epochs=epochs,

@@ -163,3 +163,14 @@ def test_shipped_caption_model_is_checksummed_and_seeded():
     runs = [sample_ddim(model, sched, n=4, steps=5, context=context, guidance=2.0,
                         generator=torch.Generator().manual_seed(7)).images for _ in range(2)]
     assert torch.equal(runs[0], runs[1])
+
+
+def test_shipped_attribute_classifier_reads_class_kind_and_colour():
+    from course_lib.caption_metrics import attribute_targets, load_caption_classifier, predict_attributes
+    from course_lib.data import to_model_space
+    images, attributes = generate_sprite_attributes(500, seed=2)  # the classifier's held-out seed
+    predicted = predict_attributes(load_caption_classifier(), to_model_space(images))
+    truth = attribute_targets(attributes)
+    accuracy = {name: (predicted[name] == truth[:, k]).double().mean().item()
+                for k, name in enumerate(("class", "kind", "colour"))}
+    assert accuracy["class"] >= 0.99 and accuracy["kind"] >= 0.98 and accuracy["colour"] >= 0.78, accuracy
