@@ -1,11 +1,21 @@
-"""Writing files safely (atomic writes) and loading weights safely (sha256 checks, ``weights_only=True``)."""
+"""Writing files safely (atomic writes, locks) and loading weights safely (sha256 checks, ``weights_only=True``)."""
 import contextlib
+import glob
 import hashlib
 import os
+import re
 import secrets
+import time
 from pathlib import Path
 
 import torch
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
+STALE_SECONDS = 10  # a temporary file this old, and not held by a running writer, is debris of a killed one
 
 
 def sha256_of(path):
@@ -17,17 +27,54 @@ def sha256_of(path):
     return digest.hexdigest()
 
 
+def _try_lock(fd):
+    """Take an exclusive lock on an open file without waiting (POSIX); False if a running process holds it.
+    The lock goes with the process: a killed writer leaves its file unlocked."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def remove_stale_temporaries(path):
+    """Delete the temporary files that killed writers of `path` left beside it (".NAME.<12 hex>.tmp"),
+    unless a running writer still holds one or it is younger than STALE_SECONDS. Returns their names."""
+    path = Path(path)
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{12}}\.tmp")
+    removed = []
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            if not pattern.fullmatch(tmp.name) or time.time() - tmp.stat().st_mtime < STALE_SECONDS:
+                continue
+            if fcntl is None:
+                tmp.unlink()  # Windows refuses to delete a file that a running writer has open
+            else:
+                with open(tmp, "rb") as f:
+                    if not _try_lock(f.fileno()):
+                        continue
+                    tmp.unlink()
+        except OSError:  # gone meanwhile, or in use
+            continue
+        removed.append(tmp.name)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode="wb"):
     """A file opened for writing ("wb" or "w") on a temporary name beside `path`, renamed to `path` when
     the block succeeds and deleted when it fails: `path` is either the old file or the whole new one.
-    The new file keeps the old one's permissions, or gets the usual ones (0666 minus the umask)."""
+    The new file keeps the old one's permissions, or gets the usual ones (0666 minus the umask).
+    Temporary files that killed writers of `path` left behind are deleted first."""
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_write writes a whole new file: mode must be 'wb' or 'w', got {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # 0o666 minus the umask, as open() gives
+    if fcntl is not None:
+        _try_lock(fd)  # held until the file is closed: tells remove_stale_temporaries that its writer runs
     try:
         with os.fdopen(fd, mode) as f:
             yield f
@@ -37,6 +84,50 @@ def atomic_write(path, mode="wb"):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def folder_lock(folder, timeout=60.0):
+    """Hold an exclusive lock on `folder` across processes for a read-modify-write of a file in it
+    (manifest.json): flock on the folder itself on POSIX (a killed holder releases it), elsewhere a lock
+    file made with O_EXCL (`_lock_file`)."""
+    if fcntl is None:
+        with _lock_file(folder, timeout):
+            yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextlib.contextmanager
+def _lock_file(folder, timeout=60.0):
+    """The lock where flock is missing (Windows): ".course_lib.lock" in `folder`, created with O_EXCL and
+    deleted on release; a lock file older than `timeout` seconds was left by a killed holder and is taken over."""
+    lock = Path(folder) / ".course_lib.lock"
+    waited_until = time.monotonic() + timeout
+    while True:
+        try:
+            os.close(os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+            break
+        except FileExistsError:
+            try:
+                if time.time() - lock.stat().st_mtime > timeout:
+                    lock.unlink()
+                    continue
+            except FileNotFoundError:
+                continue
+            if time.monotonic() > waited_until:
+                raise TimeoutError(f"{lock} has been held for {timeout:g} s; if no course_lib command is "
+                                   "running, delete it") from None
+            time.sleep(0.01)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
 
 
 def save_atomic(obj, path):
@@ -55,12 +146,23 @@ def load_checked(path, sha256=None, map_location="cpu"):
         actual = sha256_of(path)
         if actual != sha256:
             raise ValueError(f"{path} has sha256 {actual}, expected {sha256}: the file is damaged or was "
-                             "replaced; restore it with `git checkout -- data/weights` or retrain it")
+                             "replaced; restore the original (the shipped weights: `git checkout -- data/weights`) "
+                             "or retrain it")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except (OSError, MemoryError):
         raise
     except Exception as err:  # the safe unpickler fails in many ways on a file that is not a checkpoint
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        reason = _refusal_reason(err)
         raise ValueError(f"{path} is not a file course_lib wrote with torch.save, or not one it can load "
                          f"safely ({reason}); pass weights or a checkpoint that course_lib wrote") from err
+
+
+def _refusal_reason(err):
+    """Why torch.load refused a file, without torch's advice to load it unsafely (weights_only=False) or
+    to allow-list the classes it holds."""
+    text = str(err).strip()
+    if "WeightsUnpickler error:" in text:  # torch's advice comes first; its reason follows this marker
+        text = text.split("WeightsUnpickler error:", 1)[1].split(" Please use", 1)[0].strip()
+    reason = (text.splitlines() or [type(err).__name__])[0]
+    return "it holds objects other than tensors and plain containers" if "weights_only" in reason else reason

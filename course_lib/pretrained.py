@@ -1,11 +1,13 @@
 """The shipped weights: written with their sha256 in data/weights/manifest.json, loaded only when
 the file's sha256 matches, always with ``weights_only=True``."""
+import inspect
 import json
 from pathlib import Path
 
 import torch
 
-from .checkpoint import atomic_write, load_checked, save_atomic, sha256_of
+from .checkpoint import atomic_write, folder_lock, load_checked, save_atomic, sha256_of
+from .data import CLASS_NAMES
 from .model import ContextUnet
 from .schedule import NoiseSchedule
 
@@ -15,7 +17,8 @@ WEIGHTS_FORMAT = "course_lib.weights/1"
 
 
 def save_weights(model, sched, path, meta=None):
-    """Write a model's weights, its config and its schedule atomically; return the file's sha256."""
+    """Write a model's weights, its config and its schedule atomically; return the file's sha256.
+    ``meta["class_names"]``, when given, names the context entries (see `context_names`)."""
     save_atomic({"format": WEIGHTS_FORMAT, "model_config": dict(model.config),
                  "schedule": {"timesteps": sched.timesteps, "kind": sched.kind, "betas": sched.betas[1:].cpu()},
                  "state_dict": {k: v.contiguous() for k, v in model.state_dict().items()},
