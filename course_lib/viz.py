@@ -65,20 +65,30 @@ def figure_png(fig, dpi=100):
     return buffer.getvalue()
 
 
-def show_grid(images, nrow=8, title=None, ax=None, row_labels=None, scale=None):
+def show_grid(images, nrow=8, title=None, ax=None, row_labels=None, scale=None, col_labels=None):
     """Show float images (N, 3, H, W) in [-1, 1] as a grid on `ax` (a new figure if None); returns the figure.
 
-    ``row_labels`` puts a label left of each row (e.g. class names); pixels stay crisp (no smoothing).
+    ``row_labels`` puts a label left of each row (e.g. a sampler), ``col_labels`` one above each column
+    (e.g. a class; a run of equal labels is written once, over the middle of its columns); pixels stay
+    crisp (no smoothing). A new figure gives each sprite `scale` inches
+    (default: 0.6 to 1, so that a sprite stays large enough to read on a projector).
     """
     grid = grid_array(images, nrow=nrow)
+    h, w = torch.as_tensor(images).shape[2:]
     if ax is None:
-        rows, cols = grid.shape[0] / 17, grid.shape[1] / 17
-        size = scale or max(0.45, min(0.9, 7.5 / max(cols, 1)))
-        _, ax = plt.subplots(figsize=(cols * size + (1.2 if row_labels else 0), rows * size + (0.4 if title else 0)))
+        rows, cols = grid.shape[0] / (h + 1), grid.shape[1] / (w + 1)
+        size = scale or max(0.6, min(1.0, 9 / max(cols, 1)))
+        _, ax = plt.subplots(figsize=(cols * size + (1.2 if row_labels else 0),
+                                      rows * size + (0.4 if title else 0) + (0.3 if col_labels else 0)))
     ax.imshow(grid, interpolation="nearest")
     ax.set_xticks([])
+    if col_labels:
+        runs = _runs(col_labels)
+        centres = [(w + 1) * (i + j - 1) / 2 + (w + 1) / 2 for i, j in runs]  # pixel centres of each run
+        ax.set_xticks(centres, [col_labels[i] for i, _ in runs])
+        ax.xaxis.tick_top()
+        ax.tick_params(top=False, labelsize=9)
     if row_labels:
-        h = torch.as_tensor(images).shape[2]
         ax.set_yticks([1 + (h + 1) * i + h / 2 for i in range(len(row_labels))], row_labels)
         ax.tick_params(left=False)
     else:
@@ -90,17 +100,34 @@ def show_grid(images, nrow=8, title=None, ax=None, row_labels=None, scale=None):
     return ax.figure
 
 
-def compare_grids(panels, nrow=8, suptitle=None, scale=None):
-    """Several image grids side by side: ``panels`` maps a title to images (N, 3, H, W); returns the figure."""
+def _runs(labels):
+    """(start, end) index pairs of the runs of equal neighbours in `labels`: "a a b" -> (0, 2), (2, 3)."""
+    starts = [i for i in range(len(labels)) if i == 0 or labels[i] != labels[i - 1]]
+    return list(zip(starts, starts[1:] + [len(labels)]))
+
+
+def compare_grids(panels, nrow=8, suptitle=None, scale=None, per_row=None):
+    """Several image grids side by side: ``panels`` maps a title to images (N, 3, H, W); returns the figure.
+
+    `per_row` panels in a row (default: all); each sprite gets `scale` inches (default 0.8), and a panel
+    is made at least as wide as its title, so that titles do not run into each other.
+    """
     panels = list(panels.items())
-    sizes = [grid_array(images, nrow=nrow).shape for _, images in panels]
-    size = scale or 0.5
-    width = sum(s[1] for s in sizes) / 17 * size + 0.5 * len(panels)
-    height = max(s[0] for s in sizes) / 17 * size + (0.9 if suptitle else 0.5)
-    fig, axes = plt.subplots(1, len(panels), figsize=(width, height), squeeze=False,
-                             gridspec_kw={"width_ratios": [s[1] for s in sizes]})
-    for ax, (title, images) in zip(axes[0], panels):
+    per_row = per_row or len(panels)
+    size = scale or 0.8
+    inches = [np.array(grid_array(images, nrow=nrow).shape[:2]) / 17 * size for _, images in panels]  # (h, w)
+    title_inches = [0.09 * max(map(len, title.splitlines())) + 0.2 for title, _ in panels]  # about 10 pt text
+    widths = [max(w, t) for (h, w), t in zip(inches, title_inches)]
+    n_rows = -(-len(panels) // per_row)
+    row_widths = [sum(widths[r * per_row:(r + 1) * per_row]) for r in range(n_rows)]
+    title_lines = max(len(title.splitlines()) for title, _ in panels)
+    height = n_rows * (max(h for h, w in inches) + 0.2 * title_lines + 0.2) + (0.4 if suptitle else 0)
+    fig, axes = plt.subplots(n_rows, per_row, figsize=(max(row_widths) + 0.2 * per_row, height), squeeze=False,
+                             gridspec_kw={"width_ratios": widths[:per_row]})
+    for ax, (title, images) in zip(axes.flat, panels):
         show_grid(images, nrow=nrow, title=title, ax=ax)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
@@ -137,8 +164,9 @@ def plot_losses(losses, window=None, ax=None, title="training loss", log=True):
     return ax.figure
 
 
-def training_progress_figure(losses, snapshots, nrow=None, max_rows=6):
-    """Loss curve on the left; on the right one row of samples per snapshot (epoch, images (n, 3, H, W)).
+def training_progress_figure(losses, snapshots, nrow=None, max_rows=6, col_labels=None):
+    """Loss curve on the left; on the right one row of samples per snapshot (epoch, images (n, 3, H, W)),
+    with `col_labels` (e.g. the class of each column) above the columns.
 
     With more than `max_rows` snapshots, shows the first, the last and evenly spaced ones between.
     """
@@ -151,7 +179,7 @@ def training_progress_figure(losses, snapshots, nrow=None, max_rows=6):
         images = torch.cat([torch.as_tensor(s[1]) for s in snapshots])
         n = nrow or len(snapshots[0][1])
         show_grid(images, nrow=n, ax=ax_img, row_labels=[f"epoch {e:g}" for e, _ in snapshots],
-                  title="samples from the same starting noise, by epoch")
+                  col_labels=col_labels, title="samples from the same starting noise, by epoch")
     else:
         ax_img.axis("off")
     fig.tight_layout()
@@ -167,6 +195,7 @@ def plot_schedule(sched, t=None, ax=None):
     ax.plot(steps, ab, label="ᾱ_t  (signal variance)", color="tab:green")
     ax.plot(steps, 1 - ab, label="1 − ᾱ_t  (noise variance)", color="tab:red")
     ax.set_xlabel("t")
+    ax.set_ylabel("share of x_t's variance")
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlim(0, len(ab) - 1)
     snr_ax = ax.twinx()
@@ -245,7 +274,7 @@ def denoise_animation(frames, x0_frames=None, steps=None, nrow=None, interval=15
 
 
 def feature_grid(maps, ncol=8, scale=4, pad=1):
-    """Channel maps (C, h, w) -> uint8 picture, one tile per channel, with a diverging colormap.
+    """Channel maps (C, h, w) -> uint8 picture, one tile per channel, in a sequential colormap (viridis).
 
     Feature maps are not images: they are coloured with viridis on one scale shared by all tiles
     (dark: low, yellow: high; the range spans the 1st to 99.5th percentile of all tiles), so tiles can be compared with each other.
