@@ -6,9 +6,16 @@ AVX512-BF16 or AMX, and CUDA GPUs (bf16, or fp16 where bf16 is missing).
 For sampling, the fast path also runs an inference copy of the network with each BatchNorm folded
 into the conv before it. Elsewhere "auto" means fp32, the course's way: the plain model, eager,
 NCHW. Schedule arithmetic never runs in reduced precision.
+
+Threads: a small call (a widget's 8 sprites of 16x16) gains little from several CPU threads, and on a
+busy CPU it loses a lot, since each of the network's many small operations waits for the slowest
+thread. So sampling calls of at most SMALL_CALL_SPRITES sprites run on one thread, larger ones on
+torch's count. `set_threads(n)`, or the environment variable COURSE_THREADS=n, fixes the count for
+every sampling call instead (`python -m course_lib bench --latency` measures both choices).
 """
 import contextlib
 import copy
+import os
 
 import torch
 from torch import nn
@@ -16,6 +23,9 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+SMALL_CALL_SPRITES = 32  # sprites of 16x16 per call (pixels scale it for other sizes); measured in the README
+THREADS_ENV = "COURSE_THREADS"
+_threads = None  # set_threads(n): the count for every sampling call; None: the library's choice
 
 
 def cpu_has_fast_bf16():
@@ -92,6 +102,48 @@ def fold_batchnorm(model):
     return model
 
 
+def set_threads(n=None):
+    """Run every sampling call on `n` CPU threads; None goes back to the library's choice (one thread for
+    small calls, torch's count for large ones) or to COURSE_THREADS where that is set."""
+    global _threads
+    _threads = None if n is None else _check_threads(n, "set_threads(n)")
+
+
+def _check_threads(n, where):
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"{where} must be a positive whole number of CPU threads (or unset for the "
+                         f"library's choice), got {n!r}")
+    return n
+
+
+def threads_for(sprites, height=16):
+    """How many CPU threads a sampling call of `sprites` sprites of height x height runs on: set_threads's
+    count, else COURSE_THREADS's, else 1 for a small call and torch's own count for a large one."""
+    if _threads is not None:
+        return _threads
+    env = os.environ.get(THREADS_ENV, "").strip()
+    if env:
+        return _check_threads(int(env) if env.isdigit() else env, f"the environment variable {THREADS_ENV}")
+    small = sprites * height * height <= SMALL_CALL_SPRITES * 16 * 16
+    return 1 if small else torch.get_num_threads()
+
+
+@contextlib.contextmanager
+def cpu_threads(sprites, height, device):
+    """Inside the block, CPU work runs on `threads_for(sprites, height)` threads; torch's count is
+    restored after it. No change on a GPU."""
+    previous = torch.get_num_threads()
+    wanted = threads_for(sprites, height) if torch.device(device).type == "cpu" else previous
+    if wanted == previous:
+        yield
+        return
+    torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 @contextlib.contextmanager
 def eval_mode(model):
     """`model` in eval mode inside the block, back in the mode it had after it (even on error)."""
@@ -104,11 +156,14 @@ def eval_mode(model):
 
 
 @contextlib.contextmanager
-def inference_context(model, device, precision="auto"):
-    """inference_mode, and on the fast path autocast with a folded channels_last copy of the model.
+def inference_context(model, device, precision="auto", sprites=None):
+    """inference_mode, and on the fast path autocast with a folded channels_last copy of the model;
+    with `sprites` (the batch the network will get), the CPU thread count `cpu_threads` chooses.
 
     Yields (network to call, resolved precision)."""
     precision = resolve_precision(precision, device)
-    net = model if precision == "fp32" else fold_batchnorm(model).to(memory_format=torch.channels_last)
-    with torch.inference_mode(), autocast(device, precision):
-        yield net, precision
+    threads = contextlib.nullcontext() if sprites is None else cpu_threads(sprites, model.height, device)
+    with threads:
+        net = model if precision == "fp32" else fold_batchnorm(model).to(memory_format=torch.channels_last)
+        with torch.inference_mode(), autocast(device, precision):
+            yield net, precision

@@ -11,6 +11,7 @@
 
 All step arithmetic runs in float32, whatever precision the network ran in.
 """
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -133,8 +134,9 @@ def _check_eta(eta):
 
 
 def _check_guidance(guidance):
-    if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not guidance >= 0:
-        raise ValueError(f"guidance must be a number >= 0 (0: no guidance; 1 to 3 is typical), got {guidance!r}")
+    if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not 0 <= guidance < math.inf:
+        raise ValueError(f"guidance must be a number >= 0 (finite; 0: no guidance, 1 to 3 is typical), "
+                         f"got {guidance!r}")
 
 
 def guided_eps(model, x, t_frac, context, guidance):
@@ -169,7 +171,8 @@ def _sample(model, sched, n, steps, update, *, context, guidance, generator, x_T
         context = check_context(context, n, model.n_cfeat).to(device)
     frames, x0_frames, frame_steps = [], [], []
     start = time.perf_counter()
-    with eval_mode(model), inference_context(model, device, precision) as (net, precision):
+    batch = 2 * n if guidance and context is not None else n  # guidance runs c and ∅ in one batch
+    with eval_mode(model), inference_context(model, device, precision, sprites=batch) as (net, precision):
         for i, (t, t_prev) in enumerate(zip(timesteps[:-1], timesteps[1:])):
             t_frac = torch.full((n,), t / sched.timesteps, device=device)
             eps = guided_eps(net, prepare_input(x, precision), t_frac, context, guidance)
