@@ -17,10 +17,9 @@ import torch.nn.functional as F
 from .captions import HELD_OUT, caption_words, encode_caption
 from .data import to_model_space
 from .metrics import (CLASSIFIER_SEED, HELDOUT_SEED, SpriteClassifier, fit_classifier, load_classifier,
-                      save_classifier)
+                      sample_in_batches, save_classifier)
 from .precision import eval_mode, resolve_precision
 from .pretrained import WEIGHTS_DIR, record_in_manifest
-from .samplers import SAMPLERS
 from .sprites import CLASS_NAMES, COLOUR_NAMES, KIND_CLASSES, KIND_NAMES, generate_sprite_attributes
 
 __all__ = ["ATTRIBUTES", "PROMPT_SETS", "attribute_targets", "train_caption_classifier", "ship_caption_classifier",
@@ -163,15 +162,9 @@ def evaluate_prompts(model, sched, prompts, n=1000, guidance=0.0, sampler="ddim"
     device = sched.alpha_bars.device
     classifier = _shipped(str(device)) if classifier is None else classifier
     contexts = torch.stack([encode_caption(p) for p in prompts]).repeat_interleave(n // len(prompts), 0)  # (n, V)
-    kwargs = {"steps": steps, "precision": precision}
-    generator = torch.Generator().manual_seed(seed)
-    images, seconds = [], 0.0
-    for context in contexts.split(batch):
-        result = SAMPLERS[sampler](model, sched, n=len(context), context=context, guidance=guidance,
-                                   generator=generator, **kwargs)
-        images.append(result.images)
-        seconds += result.seconds
-    predicted = predict_attributes(classifier, torch.cat(images).clamp(-1, 1))
+    images, seconds = sample_in_batches(model, sched, sampler, contexts, guidance, seed, batch, steps=steps,
+                                        precision=precision)
+    predicted = predict_attributes(classifier, images)
     per_prompt, totals = {}, {}
     for k, prompt in enumerate(prompts):
         rows = slice(k * (n // len(prompts)), (k + 1) * (n // len(prompts)))

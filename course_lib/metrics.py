@@ -28,7 +28,7 @@ from .pretrained import WEIGHTS_DIR, expected_sha256, load_pretrained, load_weig
 from .samplers import SAMPLER_LABELS, SAMPLERS
 from .sprites import CLASS_NAMES, generate_sprites
 
-__all__ = ["SpriteClassifier", "train_classifier", "save_classifier", "load_classifier", "ship_classifier",
+__all__ = ["SpriteClassifier", "fit_classifier", "sample_in_batches", "train_classifier", "save_classifier", "load_classifier", "ship_classifier",
            "frechet_distance", "feature_stats", "sprite_fid", "context_accuracy", "evaluate", "reference_stats",
            "data_fid_floor", "load_quality", "quality_table", "add_evaluate_arguments", "run_evaluate"]
 
@@ -270,6 +270,19 @@ def _check_positive_int(name, value, hint):
         raise ValueError(f"{name} must be a positive integer{hint}, got {value!r}")
 
 
+def sample_in_batches(model, sched, sampler, contexts, guidance, seed, batch, **kwargs):
+    """One sample per row of contexts (n, k), `batch` at a time from one generator seeded by `seed`.
+    Returns (images (n, 3, H, W) clamped to [-1, 1] as saved pictures are, seconds spent sampling)."""
+    generator = torch.Generator().manual_seed(seed)
+    images, seconds = [], 0.0
+    for context in contexts.split(batch):
+        result = SAMPLERS[sampler](model, sched, n=len(context), context=context, guidance=guidance,
+                                   generator=generator, **kwargs)
+        images.append(result.images)
+        seconds += result.seconds
+    return torch.cat(images).clamp(-1, 1), seconds
+
+
 def evaluate(model, sched, sampler="ddim", steps=25, n=1000, guidance=0.0, seed=0, eta=0.0,
              reference_seed=REFERENCE_SEED, classifier=None, batch=500, precision="auto"):
     """Sample n sprites, n/5 per class (one-hot contexts cycling through the classes, as the data's
@@ -300,14 +313,7 @@ def evaluate(model, sched, sampler="ddim", steps=25, n=1000, guidance=0.0, seed=
     # One untimed step first: a process's first CUDA calls load kernels (5x the time of a 25-step run).
     SAMPLERS[sampler](model, sched, n=min(n, batch), context=contexts[:batch], guidance=guidance,
                       generator=torch.Generator().manual_seed(seed), **{**kwargs, "steps": 1})
-    generator = torch.Generator().manual_seed(seed)
-    images, seconds = [], 0.0
-    for context in contexts.split(batch):
-        result = SAMPLERS[sampler](model, sched, n=len(context), context=context, guidance=guidance,
-                                   generator=generator, **kwargs)
-        images.append(result.images)
-        seconds += result.seconds
-    images = torch.cat(images).clamp(-1, 1)  # (n, 3, H, W), clamped as saved pictures are
+    images, seconds = sample_in_batches(model, sched, sampler, contexts, guidance, seed, batch, **kwargs)
     fid = frechet_distance(*feature_stats(classifier, images), *reference_stats(classifier, n, reference_seed))
     hits = (_predict(classifier, images) == asked).double()
     return {"sampler": sampler, "steps": steps, "eta": eta, "guidance": guidance, "n": n, "fid": fid,
