@@ -28,8 +28,8 @@ from .pretrained import WEIGHTS_DIR, expected_sha256, load_pretrained, load_weig
 from .samplers import SAMPLER_LABELS, SAMPLERS
 from .sprites import CLASS_NAMES, generate_sprites
 
-__all__ = ["SpriteClassifier", "fit_classifier", "sample_in_batches", "train_classifier", "save_classifier", "load_classifier", "ship_classifier",
-           "frechet_distance", "feature_stats", "sprite_fid", "context_accuracy", "evaluate", "reference_stats",
+__all__ = ["SpriteClassifier", "fit_classifier", "sample_in_batches", "train_classifier", "save_classifier",
+           "load_classifier", "ship_classifier", "frechet_distance", "feature_stats", "sprite_fid", "context_accuracy", "evaluate", "reference_stats",
            "data_fid_floor", "load_quality", "quality_table", "add_evaluate_arguments", "run_evaluate"]
 
 CLASSIFIER_FORMAT = "course_lib.classifier/1"
