@@ -17,6 +17,7 @@ from .precision import add_hardware_arguments, pick_device
 from .pretrained import WEIGHTS_DIR, load_pretrained, load_weights, record_in_manifest, save_weights
 from .samplers import SAMPLERS
 from .schedule import NoiseSchedule
+from .segmentation import add_segment_arguments, run_segment_command
 from .training import TrainConfig, check_resume_path, train
 
 
@@ -151,6 +152,11 @@ def build_parser():
     b = sub.add_parser("bench", help="speed: fp32 eager NCHW against the fast path, side by side", **helpful)
     add_bench_arguments(b)
     b.set_defaults(func=run_bench_command)
+
+    g = sub.add_parser("segment", help="chapter 1: the U-Net as a segmentation network; held-out IoU per "
+                       "training-set size, without skips, and a colour threshold", **helpful)
+    add_segment_arguments(g)
+    g.set_defaults(func=run_segment_command)
     return parser
 
 
