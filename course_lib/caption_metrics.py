@@ -23,7 +23,8 @@ from .pretrained import WEIGHTS_DIR, record_in_manifest
 from .sprites import CLASS_NAMES, COLOUR_NAMES, KIND_CLASSES, KIND_NAMES, generate_sprite_attributes
 
 __all__ = ["ATTRIBUTES", "PROMPT_SETS", "attribute_targets", "train_caption_classifier", "ship_caption_classifier",
-           "load_caption_classifier", "predict_attributes", "asked_attributes", "score_prompt", "evaluate_prompts"]
+           "load_caption_classifier", "predict_attributes", "asked_attributes", "score_prompt", "evaluate_prompts",
+           "caption_table"]
 
 ATTRIBUTES = {"class": CLASS_NAMES, "kind": ("none",) + KIND_NAMES, "colour": COLOUR_NAMES}
 CAPTION_CLASSIFIER_FILE = "caption_classifier.pt"
@@ -177,6 +178,20 @@ def evaluate_prompts(model, sched, prompts, n=1000, guidance=0.0, sampler="ddim"
     row.update({f"{name}_acc": torch.cat(h).double().mean().item() for name, h in totals.items()})
     row.update(by_prompt=per_prompt, seconds=seconds)
     return row
+
+
+def caption_table(rows):
+    """A markdown table of `evaluate --prompt-set` lines: per caption set and guidance, the share of
+    samples with each named attribute right. A later line for the same setting replaces an earlier one."""
+    columns = (("class_acc", "class"), ("kind_acc", "kind"), ("colour_acc", "colour"),
+               ("both_kinds_acc", "both kinds found"), ("all_acc", "all named attributes"))
+    latest = {(row["prompt_set"], float(row["guidance"]), row["sampler"], int(row["steps"])): row for row in rows}
+    lines = ["| captions | guidance | sampler | n | " + " | ".join(label for _, label in columns) + " |",
+             "|---|---|---|---|" + "---|" * len(columns)]
+    for (name, guidance, sampler, steps), row in latest.items():
+        cells = [f"{100 * row[key]:.1f}%" if key in row else "–" for key, _ in columns]
+        lines.append(f"| {name} | {guidance:g} | {sampler} {steps} | {row['n']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

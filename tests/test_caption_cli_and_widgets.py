@@ -142,3 +142,18 @@ def test_evaluate_prompt_prints_per_attribute_accuracy(capsys):
     assert {"class_acc", "both_kinds_acc", "all_acc"} <= set(lines[1]) and len(lines[1]["by_prompt"]) == 4
     for line in lines:
         assert all(0 <= v <= 1 for k, v in line.items() if k.endswith("_acc"))
+
+
+def test_report_prints_the_caption_table(tmp_path, capsys):
+    rows = [{"prompt_set": "seen", "guidance": 2.0, "sampler": "ddim", "steps": 10, "n": 1000, "class_acc": 0.99,
+             "kind_acc": 0.5, "colour_acc": 0.25, "all_acc": 0.125},
+            {"prompt_set": "mixes", "guidance": 0.0, "sampler": "ddim", "steps": 10, "n": 1000, "class_acc": 1.0,
+             "both_kinds_acc": 0.4, "all_acc": 0.4}]
+    path = tmp_path / "captions.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert main(["report", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "| captions | guidance | sampler | n | class | kind | colour | both kinds found | all named attributes |",
+        "|---|---|---|---|---|---|---|---|---|",
+        "| seen | 2 | ddim 10 | 1000 | 99.0% | 50.0% | 25.0% | – | 12.5% |",
+        "| mixes | 0 | ddim 10 | 1000 | 100.0% | – | – | 40.0% | 40.0% |"]
