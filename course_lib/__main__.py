@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from .bench import add_bench_arguments, run_bench_command
-from .checkpoint import atomic_write
+from .checkpoint import atomic_write, load_checked
 from .data import CLASS_NAMES, SpriteDataset, parse_context, to_uint8
 from .metrics import QUALITY_FILE, add_evaluate_arguments, load_quality, quality_table, run_evaluate
 from .model import ContextUnet
@@ -18,7 +18,7 @@ from .pretrained import WEIGHTS_DIR, load_pretrained, load_weights, record_in_ma
 from .samplers import SAMPLERS
 from .schedule import NoiseSchedule
 from .segmentation import add_segment_arguments, run_segment_command
-from .training import TrainConfig, check_resume_path, train
+from .training import TrainConfig, check_config, check_generated_sprites_fit, load_checkpoint, train
 
 
 def _load_model(weights, device):
@@ -58,20 +58,30 @@ def cmd_sample(args):
 
 
 def cmd_train(args):
-    device = pick_device(args.device)
-    if args.resume is not None:
-        check_resume_path(args.resume)  # before generating or loading the data
-    torch.manual_seed(args.seed)
-    data = SpriteDataset.load(args.data, n=args.n, seed=args.seed)
-    model = ContextUnet(n_feat=args.n_feat, n_cfeat=data.labels.shape[1], height=data.images.shape[-1]).to(device)
-    sched = NoiseSchedule(timesteps=args.timesteps)
+    if args.n_feat < 8 or args.n_feat % 8:
+        raise ValueError(f"--n-feat must be a positive multiple of 8 (the U-Net's GroupNorm uses 8 groups; "
+                         f"the course's width is 64), got {args.n_feat}")
     cfg = TrainConfig(epochs=args.epochs, minutes=args.minutes, max_steps=args.max_steps,
                       batch_size=args.batch_size, lr=args.lr, seed=args.seed, precision=args.precision,
                       checkpoint_every=args.checkpoint_every, checkpoint_path=args.checkpoint)
     if args.minutes is not None and args.epochs == TrainConfig.epochs and args.max_steps is None:
         cfg.epochs = None  # --minutes alone: the wall-clock budget decides
+    check_config(cfg)  # before generating or loading the data, which may take minutes
+    if args.data == "sprites":
+        check_generated_sprites_fit(89_400 if args.n is None else args.n)
+    device = pick_device(args.device)
+    if args.resume is not None:
+        load_checkpoint(args.resume)  # also before the data
+    torch.manual_seed(args.seed)
+    data = SpriteDataset.load(args.data, n=args.n, seed=args.seed)
+    model = ContextUnet(n_feat=args.n_feat, n_cfeat=data.labels.shape[1], height=data.images.shape[-1]).to(device)
+    sched = NoiseSchedule(timesteps=args.timesteps)
     started = time.perf_counter()
-    result = train(model, sched, data, cfg, resume=args.resume)
+    try:
+        result = train(model, sched, data, cfg, resume=args.resume)
+    except KeyboardInterrupt:
+        _explain_interrupted_training(args.checkpoint)
+        raise SystemExit(130) from None
     seconds = time.perf_counter() - started
     meta = {"command": " ".join(["python -m course_lib"] + sys.argv[1:]), "steps": result.step,
             "epochs": round(result.epoch, 3), "train_seconds": round(seconds, 1), "device": str(device),
@@ -82,6 +92,15 @@ def cmd_train(args):
     with atomic_write(Path(args.out).with_suffix(".losses.npy")) as f:
         np.save(f, np.asarray(result.losses, np.float32))
     print(json.dumps({"out": str(args.out), "sha256": sha, **meta}))
+
+def _explain_interrupted_training(checkpoint):
+    """On Ctrl-C: where the last complete checkpoint is and how to continue from it."""
+    if checkpoint and Path(checkpoint).is_file():
+        step = load_checked(checkpoint)["step"]
+        hint = f"{checkpoint} holds step {step}; continue with the same command plus --resume {checkpoint}"
+    else:
+        hint = "no checkpoint was written (--checkpoint PATH --checkpoint-every N writes them as it goes)"
+    print(f"training interrupted, nothing else written: {hint}", file=sys.stderr)
 
 
 def cmd_report(args):

@@ -10,6 +10,8 @@ data order of epoch e from a generator seeded by (seed, e): a resumed run repeat
 uninterrupted one step for step.
 """
 import copy
+import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,6 +22,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import load_checked, save_atomic
 from .precision import autocast, prepare_input, resolve_precision
+from .pretrained import WEIGHTS_FORMAT
 
 CHECKPOINT_FORMAT = "course_lib.checkpoint/1"
 
@@ -54,7 +57,8 @@ class TrainResult:
     precision: str = "fp32"
 
 
-def _check_config(cfg, n_images):
+def check_config(cfg):
+    """ValueError, naming the field and what it takes, for a TrainConfig that cannot train."""
     if cfg.epochs is None and cfg.max_steps is None and cfg.minutes is None:
         raise ValueError("give at least one of epochs, max_steps or minutes so training can stop")
     for name in ("epochs", "max_steps", "batch_size"):
@@ -63,12 +67,50 @@ def _check_config(cfg, n_images):
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if cfg.minutes is not None and not cfg.minutes > 0:
         raise ValueError(f"minutes must be > 0, got {cfg.minutes!r}")
+    lr = cfg.lr
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr (the learning rate, --lr) must be a positive finite number, got {lr!r}; "
+                         "the course uses 1e-3")
     if not 0 <= cfg.context_dropout <= 1:
         raise ValueError(f"context_dropout must be in [0, 1], got {cfg.context_dropout!r}")
     if not 0 <= cfg.ema_decay < 1:
         raise ValueError(f"ema_decay must be in [0, 1), got {cfg.ema_decay!r}")
-    if n_images == 0:
-        raise ValueError("the data set is empty: nothing to train on")
+    every = cfg.checkpoint_every
+    if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+        raise ValueError(f"checkpoint_every (--checkpoint-every) must be a whole number of steps >= 0 "
+                         f"(0: one checkpoint at the end), got {every!r}")
+    if every and not cfg.checkpoint_path:
+        raise ValueError(f"checkpoint_every={every} has nowhere to write: give the checkpoint file too "
+                         "(checkpoint_path, or --checkpoint PATH on the command line)")
+
+
+GENERATED_SPRITE_BYTES = 6 * 1024  # peak memory per generated sprite while it is drawn and converted (5.5 KB)
+
+
+def available_memory():
+    """Bytes of memory free for new allocations (Linux: MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_generated_sprites_fit(n):
+    """ValueError, before any sprite is drawn, when n generated sprites need more memory than is available."""
+    have = available_memory()
+    need = n * GENERATED_SPRITE_BYTES
+    if have is not None and need > have:
+        raise ValueError(f"{n:,} generated sprites need about {need / 2**30:,.1f} GiB of memory "
+                         f"({GENERATED_SPRITE_BYTES // 1024} KiB each while they are made) and "
+                         f"{have / 2**30:.1f} GiB is available: ask for fewer (--n), at most about "
+                         f"{have // GENERATED_SPRITE_BYTES:,} here")
 
 
 def _images_and_labels(data, model):
@@ -123,17 +165,46 @@ def check_resume_path(resume):
                                 "checkpoint_path (--checkpoint PATH --checkpoint-every N on the command line)")
 
 
+def load_checkpoint(path, map_location="cpu"):
+    """A checkpoint that `train` wrote, checked: a training checkpoint, not weights."""
+    check_resume_path(path)
+    state = load_checked(path, map_location=map_location)
+    kind = state.get("format") if isinstance(state, dict) else None
+    if kind == WEIGHTS_FORMAT:
+        raise ValueError(f"{path} is a weights file (what --out writes, for sampling), not a training checkpoint: "
+                         "resume takes the checkpoint an earlier run wrote with checkpoint_path (--checkpoint "
+                         "PATH on the command line), which also holds the optimizer and random state")
+    if kind != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a course_lib training checkpoint ({CHECKPOINT_FORMAT}); resume takes the "
+                         "file an earlier run wrote with checkpoint_path (--checkpoint PATH on the command line)")
+    return state
+
+
+def _diverged(cfg, step, what, saved_step):
+    kept = ("this run wrote no checkpoint" if saved_step is None else
+            f"{cfg.checkpoint_path} keeps the last checkpoint, whose weights were finite (step {saved_step})")
+    return ValueError(f"training diverged: {what} at step {step} with learning rate {cfg.lr:g}, so it stopped; "
+                      f"{kept}. Train (or resume) with a lower learning rate (--lr; the course uses 1e-3)")
+
+
+def _weights_finite(model):
+    return bool(torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all())
+
+
 def train(model, sched, data, config=None, resume=None, callback=None, **overrides):
     """Train `model` to predict noise on `data`; returns a TrainResult.
 
     config: a TrainConfig; keyword overrides (e.g. ``epochs=2``) replace its fields.
     resume: a checkpoint path written by an earlier run with the same data and config.
     callback: called as callback(result) at the end of every epoch (for plots and samples).
+    Raises ValueError, keeping the last checkpoint written, if the loss or the weights become non-finite.
     """
     cfg = TrainConfig(**{**asdict(config or TrainConfig()), **overrides})
+    check_config(cfg)
     images, labels = _images_and_labels(data, model)
     n = len(images)
-    _check_config(cfg, n)
+    if n == 0:
+        raise ValueError("the data set is empty: nothing to train on")
     device = next(model.parameters()).device
     sched = sched.to(device)
     precision = resolve_precision(cfg.precision, device)
@@ -149,51 +220,58 @@ def train(model, sched, data, config=None, resume=None, callback=None, **overrid
     generator = torch.Generator().manual_seed(cfg.seed)
     result = TrainResult(model=model, ema_model=ema_model, precision=precision)
     if resume is not None:
-        check_resume_path(resume)
-        state = load_checked(resume, map_location=device)
+        state = load_checkpoint(resume, map_location=device)
         model.load_state_dict(state["model"])
         ema_model.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
-        generator.set_state(state["rng"])
+        generator.set_state(state["rng"].cpu())
         result.step, result.losses = state["step"], list(state["losses"])
+    saved_step = None
 
     def save():
+        """Refuse non-finite weights; then write the checkpoint, if there is a path for it."""
+        nonlocal saved_step
+        if not _weights_finite(model):
+            raise _diverged(cfg, result.step, "the weights became non-finite", saved_step)
         if cfg.checkpoint_path:
             save_atomic(_checkpoint(model, ema_model, optimizer, sched, cfg, result.step, result.losses,
                                     generator), cfg.checkpoint_path)
+            saved_step = result.step
 
     model.train()
     start = time.perf_counter()
-    bar = tqdm(total=planned, initial=result.step, disable=not cfg.progress, unit="step", desc="training")
-    done = planned is not None and result.step >= planned
-    while not done:
-        epoch, offset = divmod(result.step, steps_per_epoch)
-        order = _epoch_order(n, cfg.seed, epoch)
-        for i in range(offset, steps_per_epoch):
-            idx = order[i * batch:(i + 1) * batch]
-            x0 = images[idx].to(device)
-            context = labels[idx].to(device) if labels is not None else None
-            for group in optimizer.param_groups:
-                group["lr"] = cfg.lr * (1 - result.step / planned) if cfg.lr_decay and planned else cfg.lr
-            loss = noise_prediction_loss(model, sched, x0, context, generator, cfg.context_dropout, precision)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            result.step += 1
-            _update_ema(ema_model, model, min(cfg.ema_decay, (1 + result.step) / (10 + result.step)))
-            result.losses.append(loss.item())
-            bar.update(1)
-            bar.set_postfix(loss=f"{result.losses[-1]:.4f}", refresh=False)
-            if cfg.checkpoint_every and result.step % cfg.checkpoint_every == 0:
-                save()
-            out_of_time = cfg.minutes is not None and time.perf_counter() - start > cfg.minutes * 60
-            done = out_of_time or result.step == planned
-            if done:
-                break
-        result.epoch = result.step / steps_per_epoch
-        result.seconds = time.perf_counter() - start
-        if callback is not None and result.step % steps_per_epoch == 0:
-            callback(result)
-    bar.close()
+    with tqdm(total=planned, initial=result.step, disable=not cfg.progress, unit="step", desc="training") as bar:
+        done = planned is not None and result.step >= planned
+        while not done:
+            epoch, offset = divmod(result.step, steps_per_epoch)
+            order = _epoch_order(n, cfg.seed, epoch)
+            for i in range(offset, steps_per_epoch):
+                idx = order[i * batch:(i + 1) * batch]
+                x0 = images[idx].to(device)
+                context = labels[idx].to(device) if labels is not None else None
+                for group in optimizer.param_groups:
+                    group["lr"] = cfg.lr * (1 - result.step / planned) if cfg.lr_decay and planned else cfg.lr
+                loss = noise_prediction_loss(model, sched, x0, context, generator, cfg.context_dropout, precision)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                loss_value = loss.item()
+                if not math.isfinite(loss_value):
+                    raise _diverged(cfg, result.step + 1, f"the loss became {loss_value}", saved_step)
+                optimizer.step()
+                result.step += 1
+                _update_ema(ema_model, model, min(cfg.ema_decay, (1 + result.step) / (10 + result.step)))
+                result.losses.append(loss_value)
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
+                if cfg.checkpoint_every and result.step % cfg.checkpoint_every == 0:
+                    save()
+                out_of_time = cfg.minutes is not None and time.perf_counter() - start > cfg.minutes * 60
+                done = out_of_time or result.step == planned
+                if done:
+                    break
+            result.epoch = result.step / steps_per_epoch
+            result.seconds = time.perf_counter() - start
+            if callback is not None and result.step % steps_per_epoch == 0:
+                callback(result)
     save()
     return result
