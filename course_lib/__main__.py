@@ -11,6 +11,7 @@ import torch
 from .bench import add_bench_arguments, run_bench_command
 from .checkpoint import atomic_write, load_checked
 from .data import CLASS_NAMES, SpriteDataset, parse_context, to_uint8
+from .distributed import local_device, process_group
 from .metrics import QUALITY_FILE, add_evaluate_arguments, load_quality, quality_table, run_evaluate
 from .model import ContextUnet
 from .precision import add_hardware_arguments, pick_device
@@ -69,24 +70,31 @@ def cmd_train(args):
     check_config(cfg)  # before generating or loading the data, which may take minutes
     if args.data == "sprites":
         check_generated_sprites_fit(89_400 if args.n is None else args.n)
-    device = pick_device(args.device)
-    if args.resume is not None:
-        load_checkpoint(args.resume)  # also before the data
-    torch.manual_seed(args.seed)
-    data = SpriteDataset.load(args.data, n=args.n, seed=args.seed)
-    model = ContextUnet(n_feat=args.n_feat, n_cfeat=data.labels.shape[1], height=data.images.shape[-1]).to(device)
-    sched = NoiseSchedule(timesteps=args.timesteps)
-    started = time.perf_counter()
-    try:
-        result = train(model, sched, data, cfg, resume=args.resume)
-    except KeyboardInterrupt:
-        _explain_interrupted_training(args.checkpoint)
-        raise SystemExit(130) from None
-    seconds = time.perf_counter() - started
+    device = local_device(pick_device(args.device))
+    with process_group(device) as world:
+        if args.resume is not None:
+            load_checkpoint(args.resume, world.size)  # also before the data
+        torch.manual_seed(args.seed)
+        data = SpriteDataset.load(args.data, n=args.n, seed=args.seed)
+        model = ContextUnet(n_feat=args.n_feat, n_cfeat=data.labels.shape[1], height=data.images.shape[-1])
+        model = model.to(device)
+        sched = NoiseSchedule(timesteps=args.timesteps)
+        started = time.perf_counter()
+        try:
+            result = train(model, sched, data, cfg, resume=args.resume)
+        except KeyboardInterrupt:
+            if world.is_main:
+                _explain_interrupted_training(args.checkpoint)
+            raise SystemExit(130) from None
+        seconds = time.perf_counter() - started
+        if not world.is_main:
+            return
     meta = {"command": " ".join(["python -m course_lib"] + sys.argv[1:]), "steps": result.step,
             "epochs": round(result.epoch, 3), "train_seconds": round(seconds, 1), "device": str(device),
             "precision": result.precision, "torch": str(torch.__version__), "data": args.data,
             "n_sprites": len(data), "final_loss_mean_100": float(np.mean(result.losses[-100:]))}
+    if world.size > 1:
+        meta["processes"] = world.size
     sha = save_weights(result.ema_model, sched, args.out, meta)
     record_in_manifest(args.out, sha, meta)
     with atomic_write(Path(args.out).with_suffix(".losses.npy")) as f:
@@ -144,7 +152,9 @@ def build_parser():
 
     t = sub.add_parser("train", help="train a context model to predict noise", **helpful)
     t.add_argument("--data", default="sprites", help='"sprites", a sprites .npy file, or a folder of class folders')
-    t.add_argument("--n", type=int, default=None, help="number of sprites (default: 89,400 generated, or all)")
+    t.add_argument("--n", "--n-sprites", dest="n", type=int, default=None,
+                   help="number of sprites (default: 89,400 generated, or all); under torchrun write --n-sprites, "
+                        "as torchrun reads a bare --n as one of its own options")
     t.add_argument("--epochs", type=int, default=TrainConfig.epochs, help="passes over the data")
     t.add_argument("--minutes", type=float, default=None, help="wall-clock budget; stops early when spent")
     t.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")

@@ -8,19 +8,29 @@
 All randomness comes from one seeded generator whose state is saved in each checkpoint, and the
 data order of epoch e from a generator seeded by (seed, e): a resumed run repeats the
 uninterrupted one step for step.
+
+Under `torchrun` each of the N processes (ranks) trains a DistributedDataParallel copy of the model
+on its own share of every batch: rank r takes every N-th sprite of the epoch's order from the r-th
+on, so one step of N ranks sees the same sprites as one step of one process with N times the batch.
+Gradients are averaged over the ranks, rank r draws its noise from its own seeded generator (rank 0
+from the seed itself), and rank 0 alone writes checkpoints and shows progress.
 """
 import copy
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from .checkpoint import load_checked, save_atomic
+from .distributed import (broadcast_buffers, gather_from_ranks, process_group, processes_on_this_machine,
+                          sum_over_ranks)
 from .precision import autocast, prepare_input, resolve_precision
 from .pretrained import WEIGHTS_FORMAT
 
@@ -84,6 +94,14 @@ def check_config(cfg):
                          "(checkpoint_path, or --checkpoint PATH on the command line)")
 
 
+def _check_data_size(n_images, world):
+    if n_images == 0:
+        raise ValueError("the data set is empty: nothing to train on")
+    if n_images < world.size:
+        raise ValueError(f"the data set has {n_images} sprites, fewer than the {world.size} processes: "
+                         "give each process at least one sprite, or start fewer")
+
+
 GENERATED_SPRITE_BYTES = 6 * 1024  # peak memory per generated sprite while it is drawn and converted (5.5 KB)
 
 
@@ -102,15 +120,18 @@ def available_memory():
         return None
 
 
-def check_generated_sprites_fit(n):
-    """ValueError, before any sprite is drawn, when n generated sprites need more memory than is available."""
+def check_generated_sprites_fit(n, processes=None):
+    """ValueError, before any sprite is drawn, when n generated sprites (one copy per training process on
+    this machine) need more memory than is available."""
+    processes = processes or processes_on_this_machine()
     have = available_memory()
-    need = n * GENERATED_SPRITE_BYTES
+    need = n * GENERATED_SPRITE_BYTES * processes
     if have is not None and need > have:
+        copies = f", one copy for each of {processes} processes" if processes > 1 else ""
         raise ValueError(f"{n:,} generated sprites need about {need / 2**30:,.1f} GiB of memory "
-                         f"({GENERATED_SPRITE_BYTES // 1024} KiB each while they are made) and "
+                         f"({GENERATED_SPRITE_BYTES // 1024} KiB each while they are made{copies}) and "
                          f"{have / 2**30:.1f} GiB is available: ask for fewer (--n), at most about "
-                         f"{have // GENERATED_SPRITE_BYTES:,} here")
+                         f"{have // (GENERATED_SPRITE_BYTES * processes):,} here")
 
 
 def _images_and_labels(data, model):
@@ -126,6 +147,18 @@ def _images_and_labels(data, model):
 def _epoch_order(n, seed, epoch):
     """The data order of one epoch, a function of (seed, epoch) only."""
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+
+
+def rank_share(order, rank, world_size):
+    """The sprites of an epoch's `order` that rank `rank` of `world_size` trains on: every world_size-th
+    from the rank-th on (as DistributedSampler splits). Batch i of each rank, taken together, is batch i
+    of one process with world_size times the batch; with one process the share is the whole order."""
+    return order[rank::world_size]
+
+
+def _rank_seed(seed, rank):
+    """The seed of rank r's noise generator: the seed itself on rank 0 (one process trains as before)."""
+    return seed + (rank << 32)
 
 
 @torch.no_grad()
@@ -150,12 +183,14 @@ def noise_prediction_loss(model, sched, x0, context, generator, context_dropout=
     return F.mse_loss(pred.float(), noise)
 
 
-def _checkpoint(model, ema_model, optimizer, sched, cfg, step, losses, generator):
+def _checkpoint(model, ema_model, optimizer, sched, cfg, step, losses, rng_states):
+    """What a checkpoint holds; "rng" is rank 0's generator state, "rng_per_rank" every rank's."""
     return {"format": CHECKPOINT_FORMAT, "model_config": dict(model.config),
             "schedule": {"timesteps": sched.timesteps, "kind": sched.kind,
                          "betas": sched.betas[1:].cpu()},
             "model": model.state_dict(), "ema": ema_model.state_dict(), "optimizer": optimizer.state_dict(),
-            "step": step, "losses": list(losses), "rng": generator.get_state(), "train_config": asdict(cfg)}
+            "step": step, "losses": list(losses), "rng": rng_states[0], "train_config": asdict(cfg),
+            "world_size": len(rng_states), "rng_per_rank": list(rng_states)}
 
 
 def check_resume_path(resume):
@@ -165,8 +200,9 @@ def check_resume_path(resume):
                                 "checkpoint_path (--checkpoint PATH --checkpoint-every N on the command line)")
 
 
-def load_checkpoint(path, map_location="cpu"):
-    """A checkpoint that `train` wrote, checked: a training checkpoint, not weights."""
+def load_checkpoint(path, world_size=1, map_location="cpu"):
+    """A checkpoint that `train` wrote, checked: a training checkpoint (not weights), written by a run on
+    `world_size` processes. Checkpoints from before multi-process training count as one process."""
     check_resume_path(path)
     state = load_checked(path, map_location=map_location)
     kind = state.get("format") if isinstance(state, dict) else None
@@ -177,6 +213,11 @@ def load_checkpoint(path, map_location="cpu"):
     if kind != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a course_lib training checkpoint ({CHECKPOINT_FORMAT}); resume takes the "
                          "file an earlier run wrote with checkpoint_path (--checkpoint PATH on the command line)")
+    written_by = state.get("world_size", 1)
+    if written_by != world_size:
+        how = "without torchrun" if written_by == 1 else f"with torchrun --nproc_per_node {written_by}"
+        raise ValueError(f"{path} was written by training on {written_by} process(es) and this run has "
+                         f"{world_size}: a run resumes exactly only on as many, so start it {how}")
     return state
 
 
@@ -195,66 +236,84 @@ def train(model, sched, data, config=None, resume=None, callback=None, **overrid
     """Train `model` to predict noise on `data`; returns a TrainResult.
 
     config: a TrainConfig; keyword overrides (e.g. ``epochs=2``) replace its fields.
-    resume: a checkpoint path written by an earlier run with the same data and config.
-    callback: called as callback(result) at the end of every epoch (for plots and samples).
+    resume: a checkpoint path written by an earlier run with the same data, config and number of processes.
+    callback: called as callback(result) at the end of every epoch (for plots and samples), on every rank.
+    Under torchrun every process calls train() with the same arguments; batch_size is per process.
     Raises ValueError, keeping the last checkpoint written, if the loss or the weights become non-finite.
     """
     cfg = TrainConfig(**{**asdict(config or TrainConfig()), **overrides})
     check_config(cfg)
     images, labels = _images_and_labels(data, model)
-    n = len(images)
-    if n == 0:
-        raise ValueError("the data set is empty: nothing to train on")
     device = next(model.parameters()).device
+    with process_group(device) as world:
+        return _train(model, sched, images, labels, cfg, resume, callback, device, world)
+
+
+def _train(model, sched, images, labels, cfg, resume, callback, device, world):
+    n = len(images)
+    _check_data_size(n, world)
     sched = sched.to(device)
     precision = resolve_precision(cfg.precision, device)
     if precision != "fp32":
         model.to(memory_format=torch.channels_last)
-    batch = min(cfg.batch_size, n)
-    steps_per_epoch = n // batch
+    batch = min(cfg.batch_size, n // world.size)  # per process
+    steps_per_epoch = n // (batch * world.size)
     limits = [s for s in (cfg.max_steps, cfg.epochs and cfg.epochs * steps_per_epoch) if s]
     planned = min(limits) if limits else None  # None: only the wall-clock budget stops training
 
+    # with several processes, DDP averages the gradients; building it gives every rank rank 0's weights
+    net = model if world.size == 1 else DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     ema_model = copy.deepcopy(model).eval().requires_grad_(False)
-    generator = torch.Generator().manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(_rank_seed(cfg.seed, world.rank))
     result = TrainResult(model=model, ema_model=ema_model, precision=precision)
     if resume is not None:
-        state = load_checkpoint(resume, map_location=device)
+        state = load_checkpoint(resume, world.size, map_location=device)
         model.load_state_dict(state["model"])
         ema_model.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
-        generator.set_state(state["rng"].cpu())
+        generator.set_state(state.get("rng_per_rank", [state["rng"]])[world.rank].cpu())
         result.step, result.losses = state["step"], list(state["losses"])
     saved_step = None
 
     def save():
-        """Refuse non-finite weights; then write the checkpoint, if there is a path for it."""
+        """Refuse non-finite weights; then rank 0 writes the checkpoint, if there is a path for it."""
         nonlocal saved_step
-        if not _weights_finite(model):
+        if not _weights_finite(model):  # the same on every rank: DDP keeps the weights equal
             raise _diverged(cfg, result.step, "the weights became non-finite", saved_step)
         if cfg.checkpoint_path:
-            save_atomic(_checkpoint(model, ema_model, optimizer, sched, cfg, result.step, result.losses,
-                                    generator), cfg.checkpoint_path)
+            rng = generator.get_state()
+            rng_states = [rng] if world.size == 1 else gather_from_ranks(rng, world, device)
+            if world.is_main:
+                save_atomic(_checkpoint(model, ema_model, optimizer, sched, cfg, result.step, result.losses,
+                                        rng_states), cfg.checkpoint_path)
             saved_step = result.step
 
-    model.train()
+    net.train()
     start = time.perf_counter()
-    with tqdm(total=planned, initial=result.step, disable=not cfg.progress, unit="step", desc="training") as bar:
+    shows_progress = cfg.progress and world.is_main
+    if shows_progress and world.size > 1:
+        print(f"world size {world.size}, {world.backend}", file=sys.stderr, flush=True)
+    with tqdm(total=planned, initial=result.step, disable=not shows_progress, unit="step", desc="training") as bar:
         done = planned is not None and result.step >= planned
         while not done:
             epoch, offset = divmod(result.step, steps_per_epoch)
-            order = _epoch_order(n, cfg.seed, epoch)
+            share = rank_share(_epoch_order(n, cfg.seed, epoch), world.rank, world.size)
             for i in range(offset, steps_per_epoch):
-                idx = order[i * batch:(i + 1) * batch]
+                idx = share[i * batch:(i + 1) * batch]
                 x0 = images[idx].to(device)
                 context = labels[idx].to(device) if labels is not None else None
                 for group in optimizer.param_groups:
                     group["lr"] = cfg.lr * (1 - result.step / planned) if cfg.lr_decay and planned else cfg.lr
-                loss = noise_prediction_loss(model, sched, x0, context, generator, cfg.context_dropout, precision)
+                loss = noise_prediction_loss(net, sched, x0, context, generator, cfg.context_dropout, precision)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 loss_value = loss.item()
+                out_of_time = cfg.minutes is not None and time.perf_counter() - start > cfg.minutes * 60
+                if world.size > 1:  # every rank gets the mean loss and stops when any one is out of time
+                    loss_sum, late = sum_over_ranks([loss_value, float(out_of_time)], device)
+                    loss_value, out_of_time = loss_sum / world.size, late > 0
                 if not math.isfinite(loss_value):
                     raise _diverged(cfg, result.step + 1, f"the loss became {loss_value}", saved_step)
                 optimizer.step()
@@ -265,7 +324,6 @@ def train(model, sched, data, config=None, resume=None, callback=None, **overrid
                 bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
                 if cfg.checkpoint_every and result.step % cfg.checkpoint_every == 0:
                     save()
-                out_of_time = cfg.minutes is not None and time.perf_counter() - start > cfg.minutes * 60
                 done = out_of_time or result.step == planned
                 if done:
                     break
@@ -273,5 +331,8 @@ def train(model, sched, data, config=None, resume=None, callback=None, **overrid
             result.seconds = time.perf_counter() - start
             if callback is not None and result.step % steps_per_epoch == 0:
                 callback(result)
+    if world.size > 1:  # DDP keeps the weights equal; the BatchNorm statistics become rank 0's
+        broadcast_buffers(model)
+        broadcast_buffers(ema_model)
     save()
     return result

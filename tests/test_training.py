@@ -65,6 +65,27 @@ def test_resume_continues_exactly(sprites, sched, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["full.ckpt", "run.ckpt"]  # no temporary files
 
 
+EARLIER_CHECKPOINT_KEYS = {"format", "model_config", "schedule", "model", "ema", "optimizer", "step", "losses", "rng",
+                           "train_config"}
+
+
+def test_a_checkpoint_in_the_earlier_format_resumes_exactly(sprites, sched, tmp_path):
+    """Checkpoints from before multi-process training (no world_size, no rng_per_rank) resume as before,
+    and today's hold every key the earlier code reads."""
+    def keep_step_4_in_the_earlier_format(result):
+        if result.step == 4:
+            state = torch.load(tmp_path / "run.ckpt", weights_only=True)
+            assert EARLIER_CHECKPOINT_KEYS <= state.keys() and state["world_size"] == 1
+            torch.save({k: state[k] for k in EARLIER_CHECKPOINT_KEYS}, tmp_path / "earlier.ckpt")
+    config = TrainConfig(epochs=None, max_steps=8, batch_size=5, progress=False, checkpoint_every=4,
+                         checkpoint_path=str(tmp_path / "run.ckpt"))
+    full = train(_model(8), sched, sprites, config, callback=keep_step_4_in_the_earlier_format)
+    resumed = train(_model(8), sched, sprites, config, resume=str(tmp_path / "earlier.ckpt"))
+    assert resumed.losses == full.losses and len(full.losses) == 8
+    for a, b in zip(full.ema_model.state_dict().values(), resumed.ema_model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
 def test_resume_from_a_missing_checkpoint_says_how_to_write_one(sprites, sched, tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint at .*gone.ckpt.*--checkpoint PATH"):
         train(_model(8), sched, sprites, TrainConfig(max_steps=1, progress=False), resume=str(tmp_path / "gone.ckpt"))
