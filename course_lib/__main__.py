@@ -101,6 +101,7 @@ def cmd_train(args):
         np.save(f, np.asarray(result.losses, np.float32))
     print(json.dumps({"out": str(args.out), "sha256": sha, **meta}))
 
+
 def _explain_interrupted_training(checkpoint):
     """On Ctrl-C: where the last complete checkpoint is and how to continue from it."""
     if checkpoint and Path(checkpoint).is_file():
