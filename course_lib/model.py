@@ -84,8 +84,8 @@ class ContextUnet(nn.Module):
         super().__init__()
         if height % 4 or height < 4:
             raise ValueError(f"height must be a positive multiple of 4 (two 2x down-samplings), got {height}")
-        if n_feat % 8:
-            raise ValueError(f"n_feat must be a multiple of 8 (GroupNorm uses 8 groups), got {n_feat}")
+        if isinstance(n_feat, bool) or not isinstance(n_feat, int) or n_feat < 8 or n_feat % 8:
+            raise ValueError(f"n_feat must be a positive multiple of 8 (GroupNorm uses 8 groups), got {n_feat!r}")
         self.config = dict(in_channels=in_channels, n_feat=n_feat, n_cfeat=n_cfeat, height=height)
         self.in_channels, self.n_feat, self.n_cfeat, self.height = in_channels, n_feat, n_cfeat, height
 

@@ -74,5 +74,6 @@ def test_bad_input_is_explained(model, x, c, error, match):
 def test_bad_constructor_arguments():
     with pytest.raises(ValueError, match=r"height must be a positive multiple of 4 .*got 18"):
         ContextUnet(height=18)
-    with pytest.raises(ValueError, match="n_feat must be a multiple of 8"):
-        ContextUnet(n_feat=20)
+    for n_feat in (20, 0, -8, 8.0):
+        with pytest.raises(ValueError, match=f"n_feat must be a positive multiple of 8 .*got {n_feat}"):
+            ContextUnet(n_feat=n_feat)
