@@ -10,12 +10,14 @@ import torch
 
 from .bench import add_bench_arguments, run_bench_command
 from .checkpoint import atomic_write, load_checked
-from .data import CLASS_NAMES, SpriteDataset, parse_context, to_uint8
+from .data import CLASS_NAMES, SpriteDataset, parse_context
 from .distributed import local_device, process_group
 from .metrics import QUALITY_FILE, add_evaluate_arguments, load_quality, quality_table, run_evaluate
 from .model import ContextUnet
 from .precision import add_hardware_arguments, pick_device
-from .pretrained import WEIGHTS_DIR, load_pretrained, load_weights, record_in_manifest, save_weights
+from .pretrained import (WEIGHTS_DIR, context_names, expected_sha256, load_pretrained, load_weights,
+                         record_in_manifest, save_weights)
+from .sample_files import MAX_SCALE, check_output, write_samples
 from .samplers import SAMPLERS
 from .schedule import NoiseSchedule
 from .segmentation import add_segment_arguments, run_segment_command
@@ -36,26 +38,36 @@ def sampler_kwargs(sampler, steps, eta):
     return kwargs
 
 
+def _overflow_hint(guidance, context):
+    """Which setting to lower when sprites come out as NaN: the ones far above their usual range."""
+    biggest = 0.0 if context is None else float(context.max())
+    hints = ([f"--guidance (now {guidance:g}; 1 to 3 is typical)"] if guidance > 10 else []) + \
+            ([f"the context weights (the largest is {biggest:g}; 0 to 1 is typical)"] if biggest > 10 else [])
+    if not hints:
+        return "the settings are usual, so the weights file may be damaged: retrain it or use the shipped one"
+    return "lower " + " and ".join(hints)
+
+
 def cmd_sample(args):
-    from .viz import check_grid_layout, grid_array, save_png
-    out = Path(args.out)
-    suffix = out.suffix.lower()
-    if suffix not in (".png", ".npy"):
-        raise ValueError(f"--out must end in .png (a grid picture) or .npy (uint8 (n,16,16,3)), got {out}")
-    check_grid_layout(args.nrow, args.scale)  # before sampling, which may take minutes
+    out = check_output(args.out, args.n, args.nrow, args.scale, args.batch_size)  # before the long work
+    if not args.context.strip():
+        raise ValueError('--context "" names no class; give a class, a mix like "hero=1,food=0.6", or "none"')
+    kwargs = sampler_kwargs(args.sampler, args.steps, args.eta)
     device = pick_device(args.device)
+    if args.weights is not None and expected_sha256(args.weights) is None:
+        print(f"note: no manifest.json beside {args.weights} records it, so its sha256 is not checked",
+              file=sys.stderr)
     model, sched = _load_model(args.weights, device)
-    context = parse_context(args.context)
-    res = SAMPLERS[args.sampler](model, sched, n=args.n, context=context, guidance=args.guidance,
-                                 generator=torch.Generator().manual_seed(args.seed), precision=args.precision,
-                                 **sampler_kwargs(args.sampler, args.steps, args.eta))
-    if suffix == ".png":
-        save_png(grid_array(res.images, nrow=args.nrow, scale=args.scale), out)
-    else:
-        with atomic_write(out) as f:
-            np.save(f, to_uint8(res.images))
-    print(f"wrote {args.n} sprites to {out} ({args.sampler}, {len(res.timesteps) - 1} steps, "
-          f"{res.seconds:.2f} s)")
+    context = parse_context(args.context, context_names(model))
+    hint = _overflow_hint(args.guidance, context)
+
+    def sample(n, generator):
+        return SAMPLERS[args.sampler](model, sched, n=n, context=context, guidance=args.guidance,
+                                      generator=generator, precision=args.precision, **kwargs)
+
+    seconds, timesteps = write_samples(out, sample, args.n, args.batch_size, torch.Generator().manual_seed(args.seed),
+                                       nrow=args.nrow, scale=args.scale, overflow_hint=hint)
+    print(f"wrote {args.n} sprites to {out} ({args.sampler}, {len(timesteps) - 1} steps, {seconds:.2f} s)")
 
 
 def cmd_train(args):
@@ -92,7 +104,8 @@ def cmd_train(args):
     meta = {"command": " ".join(["python -m course_lib"] + sys.argv[1:]), "steps": result.step,
             "epochs": round(result.epoch, 3), "train_seconds": round(seconds, 1), "device": str(device),
             "precision": result.precision, "torch": str(torch.__version__), "data": args.data,
-            "n_sprites": len(data), "final_loss_mean_100": float(np.mean(result.losses[-100:]))}
+            "n_sprites": len(data), "final_loss_mean_100": float(np.mean(result.losses[-100:])),
+            "class_names": list(data.class_names)}  # what --context names; see pretrained.context_names
     if world.size > 1:
         meta["processes"] = world.size
     sha = save_weights(result.ema_model, sched, args.out, meta)
@@ -140,14 +153,16 @@ def build_parser():
     s.add_argument("--steps", type=int, default=None, help="default: 500 for ddpm, 25 for ddim, 20 for dpm")
     s.add_argument("--eta", type=float, default=0.0, help="ddim's stochasticity, 0 to 1")
     s.add_argument("--n", type=int, default=32, help="number of sprites")
+    s.add_argument("--batch-size", type=int, default=256, help="sprites sampled at once (bounds the memory)")
     s.add_argument("--context", default="none",
-                   help=f'a class ({", ".join(CLASS_NAMES)}), a mix like "hero=1,food=0.6", or "none"')
+                   help=f'a class of the model (the shipped one: {", ".join(CLASS_NAMES)}; one trained on a '
+                        'folder: its subfolder names), a mix like "hero=1,food=0.6", or "none" ("" is refused)')
     s.add_argument("--guidance", type=float, default=0.0, help="classifier-free guidance w (0: none; 2 is good)")
     s.add_argument("--seed", type=int, default=0, help="same seed, same sprites")
     s.add_argument("--weights", default=None, help=f"a weights file (default: the shipped one in {WEIGHTS_DIR})")
     s.add_argument("--out", required=True, help="FILE.png (grid) or FILE.npy (uint8 (n,16,16,3))")
     s.add_argument("--nrow", type=int, default=8, help="sprites per row of the PNG grid")
-    s.add_argument("--scale", type=int, default=4, help="pixel size of the PNG grid")
+    s.add_argument("--scale", type=int, default=4, help=f"pixel size of the PNG grid, 1 to {MAX_SCALE}")
     add_hardware_arguments(s)
     s.set_defaults(func=cmd_sample)
 

@@ -1,16 +1,22 @@
 """The command line writes the files it promises, refuses bad input with a clear message, and the
 shipped weights refuse to load when tampered with."""
+import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
+from course_lib import sample_ddim
 from course_lib.__main__ import main
-from course_lib.pretrained import WEIGHTS_DIR, expected_sha256, load_weights
+from course_lib.data import CLASS_NAMES, to_uint8
+from course_lib.pretrained import WEIGHTS_DIR, context_names, expected_sha256, load_weights
+from course_lib.sample_files import available_memory, write_samples
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +118,178 @@ def test_module_entry_point_runs(tiny_weights, tmp_path):
                            "--steps", "1", "--n", "1", "--out", str(out)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert np.load(out).shape == (1, 16, 16, 3)
+
+
+# --- sampling in batches, the output checked before sampling, weights files, contexts -----------------------
+
+
+def _sample(weights, out, *args):
+    return main(["sample", "--weights", str(weights), "--steps", "2", "--out", str(out), *map(str, args)])
+
+
+def test_more_sprites_than_a_batch_come_from_one_seed_in_batches(tiny_weights, tmp_path):
+    one, many = tmp_path / "one.npy", tmp_path / "many.npy"
+    assert _sample(tiny_weights, one, "--n", 3) == 0 and _sample(tiny_weights, many, "--n", 7, "--batch-size", 3) == 0
+    model, sched = load_weights(tiny_weights)
+    direct = sample_ddim(model, sched, n=3, steps=2, generator=torch.Generator().manual_seed(0))
+    assert np.array_equal(np.load(one), to_uint8(direct.images))  # n <= --batch-size: one call, as before
+    assert np.load(many).shape == (7, 16, 16, 3) and np.array_equal(np.load(many)[:3], np.load(one))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["many.npy", "one.npy"]
+
+
+def test_write_samples_asks_for_at_most_a_batch_at_a_time(tiny_weights, tmp_path):
+    model, sched = load_weights(tiny_weights)
+    asked = []
+
+    def sample(n, generator):
+        asked.append(n)
+        return sample_ddim(model, sched, n=n, steps=1, generator=generator)
+
+    write_samples(tmp_path / "grid.png", sample, 7, 3, torch.Generator().manual_seed(0), nrow=4, scale=1)
+    assert asked == [3, 3, 1]
+    assert Image.open(tmp_path / "grid.png").size == (4 * 17 + 1, 2 * 17 + 1)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--n", 10 ** 12, "--out", "x.npy"], "--n 1000000000000 makes a .npy file of 768.0 TB, but the disk of"),
+    (["--n", 10 ** 12, "--out", "x.png"], "--n 1000000000000 at --scale 4 makes a PNG grid that needs about"),
+    (["--scale", 100_000, "--out", "x.png"], "--scale 100000 would draw each sprite pixel as 100000x100000"),
+    (["--batch-size", 0, "--out", "x.png"], "--batch-size must be a positive integer number of sprites, got 0"),
+    (["--context", "", "--out", "x.png"], '--context "" names no class; give a class'),
+    (["--context", " ", "--out", "x.png"], '--context "" names no class; give a class'),
+    (["--guidance", "inf", "--out", "x.png"], "guidance must be a number >= 0 (finite; 0: no guidance"),
+    (["--guidance", "nan", "--out", "x.npy"], "guidance must be a number >= 0 (finite; 0: no guidance"),
+])
+def test_outputs_that_cannot_fit_and_non_finite_settings_are_refused_up_front(tiny_weights, tmp_path, capsys, args,
+                                                                            message):
+    if "x.png" in args and "--n" in args and available_memory() is None:
+        pytest.skip("this system does not report its available memory")
+    args = [str(tmp_path / a) if str(a).startswith("x.") else a for a in args]
+    assert _sample(tiny_weights, *args[-1:], *args[:-2]) == 2
+    assert message in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("context, guidance, message", [
+    ("hero", "1e30", "lower --guidance (now 1e+30; 1 to 3 is typical)"),
+    ("hero=1e30", "0", "lower the context weights (the largest is 1e+30; 0 to 1 is typical)"),
+])
+def test_sprites_that_overflow_name_the_setting_to_lower(tiny_weights, tmp_path, capsys, context, guidance, message):
+    assert _sample(tiny_weights, tmp_path / "x.npy", "--n", 2, "--context", context, "--guidance", guidance) == 2
+    err = capsys.readouterr().err
+    assert "the sprites came out as NaN or infinity" in err and message in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_an_out_that_is_a_folder_is_refused_naming_a_file_in_it(tiny_weights, tmp_path, capsys):
+    folder = tmp_path / "grids.png"
+    folder.mkdir()
+    assert _sample(tiny_weights, folder, "--n", 1) == 2
+    assert f"--out {folder} is a folder; name a file in it, e.g. --out {folder / 'sprites.png'}" in capsys.readouterr().err
+    assert not any(folder.iterdir())
+
+
+@contextlib.contextmanager
+def _read_only(folder):
+    """`folder` made read-only: by its permissions, or where they do not bind (root) immutable (chattr +i)."""
+    if os.name != "posix":
+        pytest.skip("folder permissions are POSIX")
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        undo = ["chmod", "755", str(folder)]
+    elif shutil.which("chattr") and subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0:
+        undo = ["chattr", "-i", str(folder)]
+    else:
+        pytest.skip("running as root without chattr: no folder is read-only")
+    try:
+        yield folder
+    finally:
+        subprocess.run(undo, check=True)
+
+
+def test_a_read_only_folder_is_refused_before_sampling(tiny_weights, tmp_path, capsys):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    with _read_only(folder):
+        assert _sample(tiny_weights, folder / "x.png", "--n", 1, "--steps", 500) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write {folder / 'x.png'}" in err and "choose an --out in a folder you may write to" in err
+    assert not any(folder.iterdir())
+
+
+@pytest.mark.skipif(os.name != "posix", reason="a file-size limit (ulimit -f) is POSIX")
+def test_a_write_that_fails_midway_leaves_nothing_and_says_why(tiny_weights, tmp_path):
+    import resource
+    out = tmp_path / "sprites.npy"
+    limit = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))  # noqa: E731
+    done = subprocess.run([sys.executable, "-m", "course_lib", "sample", "--weights", str(tiny_weights), "--steps", "1",
+                           "--n", "10", "--batch-size", "4", "--out", str(out)],
+                          capture_output=True, text=True, preexec_fn=limit)  # 10 sprites: 7,808 bytes
+    assert done.returncode == 2, done.stderr
+    assert f"cannot write {out} (File too large)" in done.stderr and "nothing was written" in done.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def _edited_weights(tiny_weights, path, edit):
+    state = torch.load(tiny_weights, weights_only=True)
+    edit(state)
+    torch.save(state, path)
+    return path
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda s: s.pop("schedule"), "is a course_lib weights file without schedule: it holds format, meta, "
+                                  "model_config, state_dict"),
+    (lambda s: s["schedule"].pop("betas"), "holds a schedule with kind, timesteps; expected timesteps, kind, betas"),
+    (lambda s: s["model_config"].update(dropout=0.1), "holds a model_config with ['dropout'], which this version's "
+                                                      "ContextUnet does not take (its fields: in_channels, n_feat"),
+    (lambda s: s["model_config"].update(n_cfeat=3), "contextembed1.model.0.weight is (16, 5) in the file, (16, 3) "
+                                                    "for this config"),
+    (lambda s: s["state_dict"].pop("out.0.weight"), "its tensors do not fit its model_config {'in_channels': 3, "
+                                                    "'n_feat': 8, 'n_cfeat': 5, 'height': 16} (out.0.weight missing)"),
+], ids=["no schedule", "no betas", "unknown config field", "n_cfeat 3 against 5", "a tensor missing"])
+def test_a_damaged_weights_file_says_what_it_holds_and_what_was_expected(tiny_weights, tmp_path, capsys, edit,
+                                                                         message):
+    weights = _edited_weights(tiny_weights, tmp_path / "edited.pt", edit)
+    assert _sample(weights, tmp_path / "x.png", "--n", 1) == 2
+    assert message in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["edited.pt"]
+
+
+def test_a_copy_is_checked_against_the_manifest_beside_it(tiny_weights, tmp_path, capsys):
+    shutil.copy(tiny_weights, tmp_path / "tiny.pt")
+    assert _sample(tmp_path / "tiny.pt", tmp_path / "x.npy", "--n", 1) == 0
+    assert f"note: no manifest.json beside {tmp_path / 'tiny.pt'} records it, so its sha256 is not checked" in \
+        capsys.readouterr().err
+    shutil.copy(tiny_weights.parent / "manifest.json", tmp_path / "manifest.json")
+    data = bytearray((tmp_path / "tiny.pt").read_bytes())
+    data[-100] ^= 0xFF
+    (tmp_path / "tiny.pt").write_bytes(bytes(data))
+    assert _sample(tmp_path / "tiny.pt", tmp_path / "y.npy", "--n", 1) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'tiny.pt'} has sha256" in err and f"expected {expected_sha256(tiny_weights)}" in err
+    assert not (tmp_path / "y.npy").exists()
+
+
+def test_a_model_trained_on_a_folder_of_pngs_is_conditioned_by_its_class_names(tmp_path, capsys):
+    for name, colour in (("apple", (200, 30, 30)), ("bat", (40, 40, 40))):
+        (tmp_path / "art" / name).mkdir(parents=True)
+        for i in range(4):
+            Image.new("RGB", (16, 16), tuple(c + 10 * i for c in colour)).save(tmp_path / "art" / name / f"{i}.png")
+    weights = tmp_path / "art.pt"
+    assert main(["train", "--data", str(tmp_path / "art"), "--max-steps", "2", "--batch-size", "4", "--n-feat", "8",
+                 "--out", str(weights)]) == 0
+    model, _ = load_weights(weights)
+    assert context_names(model) == ("apple", "bat") and model.meta["class_names"] == ["apple", "bat"]
+    capsys.readouterr()
+    assert _sample(weights, tmp_path / "bats.npy", "--n", 2, "--context", "bat") == 0
+    assert _sample(weights, tmp_path / "mix.npy", "--n", 2, "--context", "apple=1,bat=0.5") == 0
+    assert _sample(weights, tmp_path / "hero.npy", "--n", 2, "--context", "hero") == 2
+    assert "unknown class 'hero' in context 'hero'; use names from ['apple', 'bat']" in capsys.readouterr().err
+
+
+def test_weights_saved_without_class_names_mean_the_courses_five(tiny_weights, tmp_path):
+    weights = _edited_weights(tiny_weights, tmp_path / "old.pt", lambda s: s["meta"].pop("class_names"))
+    model, _ = load_weights(weights)
+    assert context_names(model) == tuple(CLASS_NAMES)
+    assert _sample(weights, tmp_path / "x.npy", "--n", 1, "--context", "side-facing") == 0

@@ -1,0 +1,144 @@
+"""The files `python -m course_lib sample` writes: checked before sampling starts, sampled in batches
+(memory bounded by the batch, whatever --n is), written whole through atomic_write or not at all.
+
+A .npy file is streamed batch by batch; a .png grid of n sprites is built whole in memory, so an n or
+--scale whose grid cannot fit in the memory left is refused up front, as is a .npy that cannot fit on
+the disk.
+"""
+import errno
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import atomic_write
+from .data import to_uint8
+
+MAX_SCALE = 32  # screen pixels per sprite pixel: a 16x16 sprite becomes at most 512x512
+SUFFIXES = (".png", ".npy")
+
+
+def check_output(out, n, nrow, scale, batch_size, height=16):
+    """ValueError, before any sampling, for an --out that cannot be written or an output too big to fit;
+    returns `out` as a Path."""
+    from .viz import check_grid_layout
+    out = Path(out)
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; name a file in it, e.g. --out {out / 'sprites.png'}")
+    if out.suffix.lower() not in SUFFIXES:
+        raise ValueError(f"--out must end in .png (a grid picture) or .npy (uint8 (n,16,16,3)), got {out}")
+    for name, value in (("--n", n), ("--batch-size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer number of sprites, got {value!r}")
+    check_grid_layout(nrow, scale)
+    if scale > MAX_SCALE:
+        raise ValueError(f"--scale {scale} would draw each sprite pixel as {scale}x{scale} screen pixels; "
+                         f"use 1 to {MAX_SCALE} (4 is the default)")
+    if out.suffix.lower() == ".npy":
+        needed, free = 128 + n * height * height * 3, _free_disk(out)
+        if free is not None and needed > free:
+            raise ValueError(f"--n {n} makes a .npy file of {_size(needed)}, but the disk of {out} has "
+                             f"{_size(free)} free; lower --n or choose an --out on a disk with more space")
+    else:
+        needed, free = _png_memory(n, nrow, scale, height), available_memory()
+        if free is not None and needed > free:
+            raise ValueError(f"--n {n} at --scale {scale} makes a PNG grid that needs about {_size(needed)} of "
+                             f"memory, but {_size(free)} is available; lower --n or --scale, or write a .npy "
+                             "file (streamed, any --n)")
+    return out
+
+
+def write_samples(out, sample, n, batch_size, generator, nrow=8, scale=4, overflow_hint=""):
+    """Sample n sprites in batches of at most `batch_size` with ``sample(batch, generator)`` (a
+    SampleResult) and write them to `out` (.png grid or .npy). All batches draw from one `generator`,
+    so the first `batch_size` sprites are those of one call with n = batch_size. The temporary file is
+    made before sampling, so a folder that cannot be written fails at once; a batch holding NaN stops
+    it with `overflow_hint` (which setting to lower). Returns (seconds, timesteps)."""
+    out = Path(out)
+    png = out.suffix.lower() == ".png"
+    seconds, timesteps, images = 0.0, None, []
+    try:
+        with atomic_write(out) as f:
+            for start in range(0, n, batch_size):
+                res = sample(min(batch_size, n - start), generator)
+                seconds, timesteps = seconds + res.seconds, res.timesteps
+                if not torch.isfinite(res.images).all():
+                    raise ValueError(f"the sprites came out as NaN or infinity: the network's values overflowed; "
+                                     f"{overflow_hint or 'lower the settings that scale them'}")
+                if png:
+                    images.append(res.images)
+                    continue
+                pixels = to_uint8(res.images)  # (batch, H, W, 3)
+                if start == 0:
+                    np.lib.format.write_array_header_1_0(
+                        f, {"descr": "|u1", "fortran_order": False, "shape": (n,) + pixels.shape[1:]})
+                f.write(pixels.tobytes())
+            if png:
+                from PIL import Image
+
+                from .viz import grid_array
+                Image.fromarray(grid_array(torch.cat(images), nrow=nrow, scale=scale)).save(f, format="PNG")
+    except OSError as err:
+        raise ValueError(f"cannot write {out} ({err.strerror or err}): {_fix_for(err)}; nothing was written") from None
+    return seconds, timesteps
+
+
+def _fix_for(err):
+    if err.errno in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return "free some space on that disk or choose an --out on another one"
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "choose an --out in a folder you may write to"
+    return "check the path, or choose another --out"
+
+
+def available_memory():
+    """Bytes this process can still allocate: the smaller of the system's available memory (Linux's
+    MemAvailable) and what an address-space limit (``ulimit -v``) leaves; None where neither is known."""
+    limits = []
+    meminfo = _proc_kib("/proc/meminfo", "MemAvailable:")
+    if meminfo is not None:
+        limits.append(meminfo)
+    try:
+        import resource
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        used = _proc_kib("/proc/self/status", "VmSize:")
+        if soft != resource.RLIM_INFINITY and used is not None:
+            limits.append(max(soft - used, 0))
+    except ImportError:  # Windows
+        pass
+    return min(limits) if limits else None
+
+
+def _proc_kib(path, key):
+    """The value in bytes of a "key: N kB" line of a /proc file; None where there is none."""
+    try:
+        with open(path) as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith(key))
+    except (OSError, StopIteration, ValueError):
+        return None
+
+
+def _png_memory(n, nrow, scale, height):
+    """Peak bytes of a PNG grid of n sprites: the float sprites and their copy, the grid before and after
+    scaling, and PIL's copy of it."""
+    ncol = min(nrow, n)
+    rows = -(-n // ncol)
+    grid = ((rows * (height + 1) + 1) * scale) * ((ncol * (height + 1) + 1) * scale) * 3
+    return 2 * n * 3 * height * height * 4 + 3 * grid
+
+
+def _free_disk(out):
+    folder = next((p for p in [out.parent, *out.parent.parents] if p.exists()), None)
+    try:
+        return shutil.disk_usage(folder or os.curdir).free
+    except OSError:
+        return None
+
+
+def _size(nbytes):
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if nbytes < 1000 or unit == "TB":
+            return f"{nbytes:.0f} {unit}" if unit == "bytes" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1000
