@@ -8,6 +8,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .checkpoint import atomic_write
+from .latency import latency_markdown, run_latency
 from .model import ContextUnet
 from .precision import autocast, cpu_has_fast_bf16, fold_batchnorm, pick_device, resolve_precision
 from .pretrained import load_pretrained
@@ -199,19 +200,32 @@ def add_bench_arguments(parser):
     parser.add_argument("--ddpm-steps", type=int, default=500, help="DDPM steps timed (each costs the same)")
     parser.add_argument("--ddim-steps", type=int, default=25, help="DDIM steps timed")
     parser.add_argument("--train-steps", type=int, default=10, help="timed training steps per mode")
-    parser.add_argument("--repeats", type=int, default=2, help="timed runs per sampling setting (best kept)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed runs per setting (default 2, the best kept; with --latency 5, the median)")
     parser.add_argument("--per-64", action="store_true", help="also time 64 sprites for every sampler setting")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile and its payback")
+    parser.add_argument("--latency", action="store_true",
+                        help="instead: the widgets' calls (8 sprites) idle and under a competing load, with the "
+                             "library's thread choice and torch's default (--repeats calls each, median)")
     parser.add_argument("--json", default=None, help="also write the raw numbers to this file")
     return parser
 
 
 def run_bench_command(args):
-    report = run_bench(batches=tuple(int(b) for b in args.batches.split(",")), ddpm_steps=args.ddpm_steps,
-                       ddim_steps=args.ddim_steps, train_steps=args.train_steps, repeats=args.repeats,
-                       compile_check=args.compile, per_64=args.per_64)
-    print(markdown(report))
+    if args.latency:
+        report = {"machine": machine_description(), **run_latency(repeats=args.repeats or 5)}
+        print(latency_markdown(report))
+    else:
+        report = _run_speed_bench(args)
     if args.json:
         with atomic_write(args.json, "w") as f:
             json.dump(report, f, indent=2)
+    return report
+
+
+def _run_speed_bench(args):
+    report = run_bench(batches=tuple(int(b) for b in args.batches.split(",")), ddpm_steps=args.ddpm_steps,
+                       ddim_steps=args.ddim_steps, train_steps=args.train_steps, repeats=args.repeats or 2,
+                       compile_check=args.compile, per_64=args.per_64)
+    print(markdown(report))
     return report
