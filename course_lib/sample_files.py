@@ -86,8 +86,10 @@ def write_samples(out, sample, n, batch_size, generator, nrow=8, scale=4, overfl
 
 
 def _fix_for(err):
-    if err.errno in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)):
+    if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
         return "free some space on that disk or choose an --out on another one"
+    if err.errno == errno.EFBIG:
+        return "the file would pass this system's file-size limit (ulimit -f): raise it or lower --n"
     if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return "choose an --out in a folder you may write to"
     return "check the path, or choose another --out"

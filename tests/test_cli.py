@@ -185,7 +185,8 @@ def test_an_out_that_is_a_folder_is_refused_naming_a_file_in_it(tiny_weights, tm
     folder = tmp_path / "grids.png"
     folder.mkdir()
     assert _sample(tiny_weights, folder, "--n", 1) == 2
-    assert f"--out {folder} is a folder; name a file in it, e.g. --out {folder / 'sprites.png'}" in capsys.readouterr().err
+    expected = f"--out {folder} is a folder; name a file in it, e.g. --out {folder / 'sprites.png'}"
+    assert expected in capsys.readouterr().err
     assert not any(folder.iterdir())
 
 
@@ -226,7 +227,8 @@ def test_a_write_that_fails_midway_leaves_nothing_and_says_why(tiny_weights, tmp
                            "--n", "10", "--batch-size", "4", "--out", str(out)],
                           capture_output=True, text=True, preexec_fn=limit)  # 10 sprites: 7,808 bytes
     assert done.returncode == 2, done.stderr
-    assert f"cannot write {out} (File too large)" in done.stderr and "nothing was written" in done.stderr
+    assert f"cannot write {out} (File too large): the file would pass this system's file-size limit (ulimit -f)" \
+        in done.stderr and "nothing was written" in done.stderr
     assert not any(tmp_path.iterdir())
 
 
