@@ -1,4 +1,4 @@
-"""Command line: `python -m course_lib {sample,train,evaluate,report,bench} --help`."""
+"""Command line: `python -m course_lib {sample,train,evaluate,report,bench,vocabulary,...} --help`."""
 import argparse
 import json
 import sys
@@ -9,10 +9,12 @@ import numpy as np
 import torch
 
 from .bench import add_bench_arguments, run_bench_command
+from .caption_metrics import PROMPT_SETS, caption_table, evaluate_prompts
+from .captions import CAPTION_COLOURS, HELD_OUT, VOCABULARY, caption_dataset, encode_caption, widen_context
 from .checkpoint import atomic_write, load_checked
 from .data import CLASS_NAMES, SpriteDataset, parse_context
 from .distributed import local_device, process_group
-from .metrics import QUALITY_FILE, add_evaluate_arguments, load_quality, quality_table, run_evaluate
+from .metrics import DEFAULT_STEPS, QUALITY_FILE, add_evaluate_arguments, load_quality, quality_table, run_evaluate
 from .model import ContextUnet
 from .precision import add_hardware_arguments, pick_device
 from .pretrained import (WEIGHTS_DIR, context_names, expected_sha256, load_pretrained, load_weights,
@@ -21,11 +23,19 @@ from .sample_files import MAX_SCALE, check_output, write_samples
 from .samplers import SAMPLERS
 from .schedule import NoiseSchedule
 from .segmentation import add_segment_arguments, run_segment_command
+from .sprites import KIND_CLASSES, KIND_NAMES
 from .training import TrainConfig, check_config, check_generated_sprites_fit, load_checkpoint, train
 
 
-def _load_model(weights, device):
-    return load_pretrained(device=device) if weights is None else load_weights(weights, device=device)
+def _load_model(weights, device, captions=False):
+    """The model to sample from: `weights`, or the shipped caption model (`captions`) or one-hot model."""
+    if weights is None:
+        return load_pretrained("captions" if captions else "classes", device=device)
+    model, sched = load_weights(weights, device=device)
+    if captions and model.n_cfeat != len(VOCABULARY):
+        raise ValueError(f"--prompt needs a caption model (context of {len(VOCABULARY)} words), but {weights} "
+                         f"takes {model.n_cfeat} context values; leave out --weights to use the shipped one")
+    return model, sched
 
 
 def sampler_kwargs(sampler, steps, eta):
@@ -57,8 +67,9 @@ def cmd_sample(args):
     if args.weights is not None and expected_sha256(args.weights) is None:
         print(f"note: no manifest.json beside {args.weights} records it, so its sha256 is not checked",
               file=sys.stderr)
-    model, sched = _load_model(args.weights, device)
-    context = parse_context(args.context, context_names(model))
+    caption = None if args.prompt is None else encode_caption(args.prompt)  # a typo fails before the model loads
+    model, sched = _load_model(args.weights, device, captions=caption is not None)
+    context = parse_context(args.context, context_names(model)) if caption is None else caption
     hint = _overflow_hint(args.guidance, context)
 
     def sample(n, generator):
@@ -68,6 +79,19 @@ def cmd_sample(args):
     seconds, timesteps = write_samples(out, sample, args.n, args.batch_size, torch.Generator().manual_seed(args.seed),
                                        nrow=args.nrow, scale=args.scale, overflow_hint=hint)
     print(f"wrote {args.n} sprites to {out} ({args.sampler}, {len(timesteps) - 1} steps, {seconds:.2f} s)")
+
+
+def _initial_model(path, n_cfeat):
+    """The model to start training from: the weights at `path`, their context layers widened from the
+    course's 5 classes to the caption vocabulary where `n_cfeat` asks for it."""
+    model, _ = load_weights(path)
+    if model.n_cfeat == n_cfeat:
+        return model.train()
+    if model.n_cfeat == len(CLASS_NAMES) and n_cfeat == len(VOCABULARY):
+        return widen_context(model).train()
+    raise ValueError(f"--init {path} has a context of {model.n_cfeat} values but the data has {n_cfeat}; "
+                     "start from weights trained on the same labels, or from the course's 5-class model "
+                     "with --data captions")
 
 
 def cmd_train(args):
@@ -80,15 +104,21 @@ def cmd_train(args):
     if args.minutes is not None and args.epochs == TrainConfig.epochs and args.max_steps is None:
         cfg.epochs = None  # --minutes alone: the wall-clock budget decides
     check_config(cfg)  # before generating or loading the data, which may take minutes
-    if args.data == "sprites":
+    if args.data in ("sprites", "captions"):
         check_generated_sprites_fit(89_400 if args.n is None else args.n)
     device = local_device(pick_device(args.device))
     with process_group(device) as world:
         if args.resume is not None:
             load_checkpoint(args.resume, world.size)  # also before the data
         torch.manual_seed(args.seed)
-        data = SpriteDataset.load(args.data, n=args.n, seed=args.seed)
-        model = ContextUnet(n_feat=args.n_feat, n_cfeat=data.labels.shape[1], height=data.images.shape[-1])
+        if args.data == "captions":
+            data = caption_dataset(89_400 if args.n is None else args.n, seed=args.seed)
+        else:
+            data = SpriteDataset.load(args.data, n=args.n, seed=args.seed)
+        if args.init is None:
+            model = ContextUnet(n_feat=args.n_feat, n_cfeat=data.labels.shape[1], height=data.images.shape[-1])
+        else:
+            model = _initial_model(args.init, data.labels.shape[1])
         model = model.to(device)
         sched = NoiseSchedule(timesteps=args.timesteps)
         started = time.perf_counter()
@@ -125,12 +155,35 @@ def _explain_interrupted_training(checkpoint):
     print(f"training interrupted, nothing else written: {hint}", file=sys.stderr)
 
 
+def cmd_evaluate(args):
+    """One-hot evaluation (FID, context accuracy), or with --prompt/--prompt-set the caption model's."""
+    if not (args.prompt or args.prompt_set):
+        return run_evaluate(args)
+    device = pick_device(args.device)
+    model, sched = _load_model(args.weights, device, captions=True)
+    runs = [(prompt, [prompt]) for prompt in args.prompt] + [(name, PROMPT_SETS[name]) for name in args.prompt_set]
+    for guidance in args.guidance:
+        for sampler in args.sampler:
+            for steps in args.steps or [DEFAULT_STEPS[sampler]]:
+                for name, prompts in runs:
+                    row = evaluate_prompts(model, sched, prompts, n=args.n, guidance=guidance, sampler=sampler,
+                                           steps=steps, seed=args.seed, batch=args.batch, precision=args.precision)
+                    print(json.dumps({"prompt_set": name, **row}), flush=True)
+
+
+def cmd_vocabulary(args):
+    print("classes:", " ".join(CLASS_NAMES))
+    print("kinds:", " ".join(f"{kind} ({'/'.join(KIND_CLASSES[kind])})" for kind in KIND_NAMES))
+    print("colours:", " ".join(CAPTION_COLOURS))
+    print("held out of training:", ", ".join(f"{colour} {kind}" for colour, kind in HELD_OUT))
+
+
 def cmd_report(args):
     rows = load_quality(args.file)
     if not rows:
         raise ValueError(f"no evaluate lines in {args.file}; make them with, e.g., `python -m course_lib evaluate "
                          f"--sampler ddim --steps 10,25 --guidance 0,2 >> {args.file}`")
-    print(quality_table(rows))
+    print(caption_table(rows) if all("prompt_set" in row for row in rows) else quality_table(rows))
 
 
 class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
@@ -154,9 +207,13 @@ def build_parser():
     s.add_argument("--eta", type=float, default=0.0, help="ddim's stochasticity, 0 to 1")
     s.add_argument("--n", type=int, default=32, help="number of sprites")
     s.add_argument("--batch-size", type=int, default=256, help="sprites sampled at once (bounds the memory)")
-    s.add_argument("--context", default="none",
-                   help=f'a class of the model (the shipped one: {", ".join(CLASS_NAMES)}; one trained on a '
-                        'folder: its subfolder names), a mix like "hero=1,food=0.6", or "none" ("" is refused)')
+    what = s.add_mutually_exclusive_group()
+    what.add_argument("--context", default="none",
+                      help=f'a class of the model (the shipped one: {", ".join(CLASS_NAMES)}; one trained on a '
+                           'folder: its subfolder names), a mix like "hero=1,food=0.6", or "none" ("" is refused)')
+    what.add_argument("--prompt", default=None,
+                      help='a caption for the caption model: "red potion", a mix "mushroom, ghost=0.7" '
+                           "(`vocabulary` lists the words)")
     s.add_argument("--guidance", type=float, default=0.0, help="classifier-free guidance w (0: none; 2 is good)")
     s.add_argument("--seed", type=int, default=0, help="same seed, same sprites")
     s.add_argument("--weights", default=None, help=f"a weights file (default: the shipped one in {WEIGHTS_DIR})")
@@ -167,7 +224,10 @@ def build_parser():
     s.set_defaults(func=cmd_sample)
 
     t = sub.add_parser("train", help="train a context model to predict noise", **helpful)
-    t.add_argument("--data", default="sprites", help='"sprites", a sprites .npy file, or a folder of class folders')
+    t.add_argument("--data", default="sprites",
+                   help='"sprites", "captions" (sprites with caption vectors), a sprites .npy file, '
+                        'or a folder of class folders')
+    t.add_argument("--init", default=None, help="start from these weights instead of random ones")
     t.add_argument("--n", "--n-sprites", dest="n", type=int, default=None,
                    help="number of sprites (default: 89,400 generated, or all); under torchrun write --n-sprites, "
                         "as torchrun reads a bare --n as one of its own options")
@@ -188,9 +248,18 @@ def build_parser():
 
     e = sub.add_parser("evaluate", help="sprite FID and context accuracy; one JSON line per setting", **helpful)
     add_evaluate_arguments(e)
-    e.set_defaults(func=run_evaluate)
+    e.add_argument("--prompt", action="append", default=[],
+                   help='evaluate the caption model on this caption (repeat for more): per-attribute accuracy')
+    e.add_argument("--prompt-set", action="append", default=[], choices=sorted(PROMPT_SETS),
+                   help="evaluate the caption model on a set of captions: " + "; ".join(
+                       f"{name}: {' | '.join(prompts)}" for name, prompts in PROMPT_SETS.items()))
+    e.set_defaults(func=cmd_evaluate)
 
-    r = sub.add_parser("report", help="the quality table (markdown) from the lines evaluate printed", **helpful)
+    v = sub.add_parser("vocabulary", help="the words a caption may use", **helpful)
+    v.set_defaults(func=cmd_vocabulary)
+
+    r = sub.add_parser("report", help="the quality table (markdown) from the lines evaluate printed; from "
+                                      "lines of `evaluate --prompt-set`, the caption table", **helpful)
     r.add_argument("file", nargs="?", default=str(QUALITY_FILE), help="a file of evaluate's JSON lines")
     r.set_defaults(func=cmd_report)
 
