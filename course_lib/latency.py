@@ -53,7 +53,7 @@ def widget_calls(model, sched, steps_list=(10, 25)):
     return calls
 
 
-def _median_seconds(fn, repeats):
+def median_seconds(fn, repeats):
     """Median wall time of `repeats` calls after one warm-up call (a widget's user waits for the typical call)."""
     fn()
     times = []
@@ -73,13 +73,14 @@ def run_latency(repeats=5, load_processes=None, model=None, sched=None, steps_li
     torch_threads = torch.get_num_threads()
     choices = {"library": None, "torch default": torch_threads}
     seconds = {}
+    load_average = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # others' jobs make "idle" less so
     for phase, load in (("idle", contextlib.nullcontext([])), ("busy", competing_load(load_processes))):
         with load as spinners:
             for label, call in calls.items():
                 for choice, threads in choices.items():
                     set_threads(threads)
                     try:
-                        seconds[phase, label, choice] = _median_seconds(call, repeats)
+                        seconds[phase, label, choice] = median_seconds(call, repeats)
                     finally:
                         set_threads(None)
             load_ran_throughout = all(spinner.poll() is None for spinner in spinners)
@@ -90,6 +91,7 @@ def run_latency(repeats=5, load_processes=None, model=None, sched=None, steps_li
             for label in calls for choice in choices]
     return {"sprites": WIDGET_SPRITES, "repeats": repeats, "cpu_count": os.cpu_count(),
             "load_processes": load_processes or os.cpu_count(), "load_ran_throughout": load_ran_throughout,
+            "load_average_at_start": load_average,
             "torch_default_threads": torch_threads, "small_call_sprites": SMALL_CALL_SPRITES,
             "course_threads_env": os.environ.get("COURSE_THREADS"), "rows": rows}
 
@@ -99,7 +101,8 @@ def latency_markdown(report):
     lines = [f"Machine: {report['machine']}",
              f"Widget calls: {report['sprites']} sprites, median of {report['repeats']} calls after a warm-up; "
              f"busy: {report['load_processes']} competing processes, one per core, started and stopped by the "
-             f"benchmark (ran throughout: {report['load_ran_throughout']})", "",
+             f"benchmark (ran throughout: {report['load_ran_throughout']}); the machine's 1-minute load average "
+             f"at the start: {report.get('load_average_at_start')}", "",
              "| call | threads | idle | busy | busy / idle |", "|---|---|---|---|---|"]
     for r in report["rows"]:
         lines.append(f"| {r['call']} | {r['threads']} ({r['thread_count']}) | {r['idle_s']:.3f} s | "
