@@ -100,8 +100,8 @@ def test_context_rows_share_noises_across_rows(fake_model, sched):
     for r, context in enumerate(["hero", None, "food=1,spell=0.5"]):
         row = sample_grid(fake_model, sched, context, steps=4, seed=6, n=2).images
         assert torch.allclose(images[2 * r:2 * r + 2], row, atol=1e-6), context
-    with pytest.raises(ValueError, match="5 weights"):
-        context_rows(fake_model, sched, torch.ones(2, 3), per_row=2, steps=4)
+    with pytest.raises(ValueError, match=r"context must have shape \(B, 5\) or \(5,\), got \(4, 3\)"):
+        context_rows(fake_model, sched, torch.ones(2, 3), per_row=2, steps=4)  # the model checks a tensor's width
 
 
 def test_interpolation_rows_batch_equals_single_rows(fake_model, sched):
