@@ -40,3 +40,19 @@ def test_notebook_avoids_known_pitfalls(path):
         assert ".cuda()" not in source, f"{path.name} cell {i}: use the picked `device`, not .cuda()"
         last = source.rstrip().splitlines()[-1] if source.strip() else ""
         assert not last.rstrip().endswith(";"), f"{path.name} cell {i}: a trailing ';' breaks nbval 0.11"
+
+
+NBVAL_TAGS = {"nbval-ignore-output", "nbval-check-output", "nbval-skip", "nbval-raises-exception"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_nbval_markers_are_cell_tags(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        source = "".join(cell["source"])
+        assert "# NBVAL_" not in source, (f"{path.name} cell {i}: mark it with a cell tag, not a comment "
+                                          f"(one of {sorted(NBVAL_TAGS)}, in the cell's metadata.tags)")
+        unknown = {tag for tag in cell["metadata"].get("tags", []) if tag.startswith("nbval")} - NBVAL_TAGS
+        assert not unknown, f"{path.name} cell {i}: nbval ignores the tags {sorted(unknown)}; use {sorted(NBVAL_TAGS)}"

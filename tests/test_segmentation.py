@@ -181,7 +181,6 @@ def train_small(steps, seed=0):
 
 
 def test_a_short_seeded_run_learns_masks_it_never_saw():
-    torch.set_num_threads(1)  # the same arithmetic, whatever the machine's thread count
     model, fit, threshold = train_small(steps=120)  # 0.910 when written
     test_images, test_masks, _ = make_composites(200, seed=11)
     test_masks = torch.from_numpy(test_masks)
@@ -192,7 +191,6 @@ def test_a_short_seeded_run_learns_masks_it_never_saw():
 
 
 def test_training_is_repeatable_by_seed():
-    torch.set_num_threads(1)
     runs = [train_small(steps=4, seed=seed)[1].losses for seed in (0, 0, 1)]
     assert runs[0] == runs[1] and runs[0] != runs[2]
 
