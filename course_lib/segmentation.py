@@ -116,7 +116,7 @@ class SegmentationResult:
     precision: str = "fp32"
 
 
-def train_segmentation(model, images, masks, steps=400, batch_size=32, lr=3e-3, seed=0, precision="fp32"):
+def train_segmentation(model, images, masks, steps=200, batch_size=32, lr=3e-3, seed=0, precision="fp32"):
     """Train ``model`` on images (N, 3, H, W) in [-1, 1] and bool masks (N, H, W): BCE + Dice, AdamW with
     the learning rate decaying linearly to 0, each batch drawn at random and augmented. Returns a
     SegmentationResult."""
@@ -194,7 +194,7 @@ def fit_threshold(images, masks):
 
 # ---------------------------------------------------------------- the experiment
 
-def train_and_score(train_x, train_masks, test_x, test_masks, skips=True, n_feat=16, steps=400, batch_size=32,
+def train_and_score(train_x, train_masks, test_x, test_masks, skips=True, n_feat=16, steps=200, batch_size=32,
                     lr=3e-3, seed=0, precision="fp32", device="cpu"):
     """Train a fresh SegmentationUnet (weights seeded by ``seed``); returns (model, held-out IoU, SegmentationResult)."""
     torch.manual_seed(seed)
@@ -204,7 +204,7 @@ def train_and_score(train_x, train_masks, test_x, test_masks, skips=True, n_feat
     return model, iou(predict_masks(model, test_x), test_masks), fit
 
 
-def run_segmentation(train_sizes=(8, 32, 128), seed=0, test_size=500, n_feat=16, steps=400, batch_size=32,
+def run_segmentation(train_sizes=(8, 32, 128), seed=0, test_size=500, n_feat=16, steps=200, batch_size=32,
                      lr=3e-3, precision="fp32", device="cpu"):
     """For each training-set size: held-out IoU of the U-Net, of the same network with its skips cut, and of
     the colour threshold. Yields one dict per size; the training composites of a smaller size are the first
@@ -253,7 +253,7 @@ def add_segment_arguments(parser):
     parser.add_argument("--train-sizes", default="8,32,128", help="training-set sizes, comma-separated")
     parser.add_argument("--test-size", type=int, default=500, help="held-out composites scored")
     parser.add_argument("--n-feat", type=int, default=16, help="the U-Net's base width")
-    parser.add_argument("--steps", type=int, default=400, help="optimizer steps per training run")
+    parser.add_argument("--steps", type=int, default=200, help="optimizer steps per training run")
     parser.add_argument("--batch-size", type=int, default=32, help="images per step")
     parser.add_argument("--lr", type=float, default=3e-3, help="AdamW learning rate (decays linearly to 0)")
     parser.add_argument("--seed", type=int, default=0, help="training composites, weights and order; "
