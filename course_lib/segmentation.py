@@ -259,7 +259,7 @@ def add_segment_arguments(parser):
     parser.add_argument("--seed", type=int, default=0, help="training composites, weights and order; "
                                                               f"the held-out ones use seed + {TEST_SEED_OFFSET}")
     parser.add_argument("--precision", default="fp32", choices=("auto", "fp32", "bf16"),
-                        help="fp32: at these small sizes it trained 8x faster than bf16 on the 2-core test CPU")
+                        help="fp32: at these small sizes bf16 trained 6 to 10 times slower on the 2-core test CPU")
     parser.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps")
     return parser
 
