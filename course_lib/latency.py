@@ -72,7 +72,7 @@ def run_latency(repeats=5, load_processes=None, model=None, sched=None, steps_li
     calls = widget_calls(model, sched, steps_list)
     torch_threads = torch.get_num_threads()
     choices = {"library": None, "torch default": torch_threads}
-    seconds = {}
+    seconds, thread_counts = {}, {}
     load_average = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # others' jobs make "idle" less so
     for phase, load in (("idle", contextlib.nullcontext([])), ("busy", competing_load(load_processes))):
         with load as spinners:
@@ -80,12 +80,13 @@ def run_latency(repeats=5, load_processes=None, model=None, sched=None, steps_li
                 for choice, threads in choices.items():
                     set_threads(threads)
                     try:
+                        thread_counts[phase, label, choice] = threads_for(WIDGET_SPRITES)  # what the call will use
                         seconds[phase, label, choice] = median_seconds(call, repeats)
                     finally:
                         set_threads(None)
             load_ran_throughout = all(spinner.poll() is None for spinner in spinners)
     rows = [{"call": label, "threads": choice,
-             "thread_count": torch_threads if choice == "torch default" else threads_for(WIDGET_SPRITES),
+             "idle_threads": thread_counts["idle", label, choice], "busy_threads": thread_counts["busy", label, choice],
              "idle_s": seconds["idle", label, choice], "busy_s": seconds["busy", label, choice],
              "busy_over_idle": seconds["busy", label, choice] / seconds["idle", label, choice]}
             for label in calls for choice in choices]
@@ -103,10 +104,10 @@ def latency_markdown(report):
              f"busy: {report['load_processes']} competing processes, one per core, started and stopped by the "
              f"benchmark (ran throughout: {report['load_ran_throughout']}); the machine's 1-minute load average "
              f"at the start: {report.get('load_average_at_start')}", "",
-             "| call | threads | idle | busy | busy / idle |", "|---|---|---|---|---|"]
+             "| call | threads | idle (threads) | busy (threads) | busy / idle |", "|---|---|---|---|---|"]
     for r in report["rows"]:
-        lines.append(f"| {r['call']} | {r['threads']} ({r['thread_count']}) | {r['idle_s']:.3f} s | "
-                     f"{r['busy_s']:.3f} s | {r['busy_over_idle']:.1f}x |")
+        lines.append(f"| {r['call']} | {r['threads']} | {r['idle_s']:.3f} s ({r['idle_threads']}) | "
+                     f"{r['busy_s']:.3f} s ({r['busy_threads']}) | {r['busy_over_idle']:.1f}x |")
     row = {(r["call"], r["threads"]): r for r in report["rows"]}
     lib, default = row["DDIM-10, one-hot", "library"], row["DDIM-10, one-hot", "torch default"]
     worst = max((r for r in report["rows"] if r["threads"] == "library"), key=lambda r: r["busy_over_idle"])

@@ -46,8 +46,7 @@ def test_latency_report_times_each_widget_call_both_ways_idle_and_busy(sched, on
         ("DDIM-1, one-hot", "library"), ("DDIM-1, one-hot", "torch default")]
     assert [r["call"] for r in report["rows"][::2]] == [
         "DDIM-1, one-hot", "DDIM-1, mixed", "DDIM-2, one-hot", "DDIM-2, mixed"]
-    assert {r["thread_count"] for r in report["rows"] if r["threads"] == "library"} == {1}
-    assert {r["thread_count"] for r in report["rows"] if r["threads"] == "torch default"} == {torch.get_num_threads()}
+    assert {(r["idle_threads"], r["busy_threads"]) for r in report["rows"]} == {(1, 1)}  # torch has one thread here
     assert all(r["busy_over_idle"] == r["busy_s"] / r["idle_s"] and r["idle_s"] > 0 for r in report["rows"])
     assert report["load_ran_throughout"] and report["load_processes"] == 1
 
@@ -55,14 +54,14 @@ def test_latency_report_times_each_widget_call_both_ways_idle_and_busy(sched, on
 def test_latency_markdown_states_the_targets_and_the_gain():
     rows = []
     for call in ("DDIM-10, one-hot", "DDIM-25, mixed"):
-        rows += [{"call": call, "threads": "library", "thread_count": 1, "idle_s": 0.2, "busy_s": 0.5,
-                  "busy_over_idle": 2.5},
-                 {"call": call, "threads": "torch default", "thread_count": 2, "idle_s": 0.15, "busy_s": 3.0,
-                  "busy_over_idle": 20.0}]
+        rows += [{"call": call, "threads": "library", "idle_threads": 2, "busy_threads": 1, "idle_s": 0.2,
+                  "busy_s": 0.5, "busy_over_idle": 2.5},
+                 {"call": call, "threads": "torch default", "idle_threads": 2, "busy_threads": 2, "idle_s": 0.15,
+                  "busy_s": 3.0, "busy_over_idle": 20.0}]
     report = {"machine": "test CPU", "sprites": 8, "repeats": 5, "load_processes": 2, "load_ran_throughout": True,
               "rows": rows}
     text = latency_markdown(report)
-    assert "| DDIM-10, one-hot | library (1) | 0.200 s | 0.500 s | 2.5x |" in text
+    assert "| DDIM-10, one-hot | library | 0.200 s (2) | 0.500 s (1) | 2.5x |" in text
     assert "- idle, DDIM-10 one-hot, library's choice: 0.200 s (target < 0.3 s): met" in text
     assert "- busy / idle, library's choice: at most 2.5x (DDIM-10, one-hot; target <= 3x): met" in text
     assert "torch's default 3.000 s against the library's 0.500 s, 6.0x; idle: 0.150 s against 0.200 s, 0.75x" in text
