@@ -1,4 +1,4 @@
-"""Command line: `python -m course_lib {sample,train,evaluate,report,bench,vocabulary,...} --help`."""
+"""Command line: `python -m course_lib {sample,train,evaluate,report,bench,vocabulary,export,...} --help`."""
 import argparse
 import json
 import sys
@@ -155,6 +155,33 @@ def _explain_interrupted_training(checkpoint):
     print(f"training interrupted, nothing else written: {hint}", file=sys.stderr)
 
 
+def cmd_export(args):
+    """The EMA weights of a training checkpoint as a weights file with its manifest entry: what a run that
+    outlasts a session ships, while the checkpoint stays for --resume."""
+    state = load_checkpoint(args.checkpoint, world_size=None)
+    model = ContextUnet(**state["model_config"])
+    model.load_state_dict(state["ema"])
+    sched = NoiseSchedule(timesteps=state["schedule"]["timesteps"], kind=state["schedule"]["kind"])
+    planned = state["train_config"].get("max_steps")
+    step, losses = state["step"], state["losses"]
+    meta = {"command": " ".join(["python -m course_lib"] + sys.argv[1:]), "steps": step, "planned_steps": planned,
+            "lr": state["train_config"]["lr"], "batch_size": state["train_config"]["batch_size"],
+            "torch": str(torch.__version__), "final_loss_mean_100": float(np.mean(losses[-100:])),
+            "from_checkpoint": str(args.checkpoint)}
+    names = {len(VOCABULARY): VOCABULARY, len(CLASS_NAMES): CLASS_NAMES}.get(model.n_cfeat)
+    if names is not None:
+        meta["class_names"] = list(names)
+    if planned and step < planned:
+        meta["status"] = f"partial: {step} of {planned} planned steps; resume from {args.checkpoint}"
+    if args.note:
+        meta["note"] = args.note
+    sha = save_weights(model, sched, args.out, meta)
+    record_in_manifest(args.out, sha, meta)
+    with atomic_write(Path(args.out).with_suffix(".losses.npy")) as f:
+        np.save(f, np.asarray(losses, np.float32))
+    print(json.dumps({"out": str(args.out), "sha256": sha, **meta}))
+
+
 def cmd_evaluate(args):
     """One-hot evaluation (FID, context accuracy), or with --prompt/--prompt-set the caption model's."""
     if not (args.prompt or args.prompt_set):
@@ -254,6 +281,13 @@ def build_parser():
                    help="evaluate the caption model on a set of captions: " + "; ".join(
                        f"{name}: {' | '.join(prompts)}" for name, prompts in PROMPT_SETS.items()))
     e.set_defaults(func=cmd_evaluate)
+
+    x = sub.add_parser("export", help="a training checkpoint's EMA weights as a weights file (with its sha256 "
+                       "in the manifest beside it), e.g. to ship a run that will be resumed later", **helpful)
+    x.add_argument("checkpoint", help="a checkpoint that train wrote (--checkpoint PATH)")
+    x.add_argument("--out", required=True, help="the weights file to write, e.g. data/weights/caption_unet.pt")
+    x.add_argument("--note", help="free text kept in the manifest entry (machine, wall time, ...)")
+    x.set_defaults(func=cmd_export)
 
     v = sub.add_parser("vocabulary", help="the words a caption may use", **helpful)
     v.set_defaults(func=cmd_vocabulary)

@@ -202,7 +202,8 @@ def check_resume_path(resume):
 
 def load_checkpoint(path, world_size=1, map_location="cpu"):
     """A checkpoint that `train` wrote, checked: a training checkpoint (not weights), written by a run on
-    `world_size` processes. Checkpoints from before multi-process training count as one process."""
+    `world_size` processes (None: any number). Checkpoints from before multi-process training count as one
+    process."""
     check_resume_path(path)
     state = load_checked(path, map_location=map_location)
     kind = state.get("format") if isinstance(state, dict) else None
@@ -214,7 +215,7 @@ def load_checkpoint(path, world_size=1, map_location="cpu"):
         raise ValueError(f"{path} is not a course_lib training checkpoint ({CHECKPOINT_FORMAT}); resume takes the "
                          "file an earlier run wrote with checkpoint_path (--checkpoint PATH on the command line)")
     written_by = state.get("world_size", 1)
-    if written_by != world_size:
+    if world_size is not None and written_by != world_size:
         how = "without torchrun" if written_by == 1 else f"with torchrun --nproc_per_node {written_by}"
         raise ValueError(f"{path} was written by training on {written_by} process(es) and this run has "
                          f"{world_size}: a run resumes exactly only on as many, so start it {how}")

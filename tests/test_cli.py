@@ -295,3 +295,24 @@ def test_weights_saved_without_class_names_mean_the_courses_five(tiny_weights, t
     model, _ = load_weights(weights)
     assert context_names(model) == tuple(CLASS_NAMES)
     assert _sample(weights, tmp_path / "x.npy", "--n", 1, "--context", "side-facing") == 0
+
+
+def test_export_ships_a_checkpoints_ema_weights_and_says_the_run_is_partial(tmp_path, capsys):
+    ckpt, out = tmp_path / "run.ckpt", tmp_path / "shipped" / "partial.pt"
+    assert main(["train", "--n", "40", "--max-steps", "6", "--batch-size", "20", "--n-feat", "8", "--minutes", "1e-6",
+                 "--checkpoint", str(ckpt), "--out", str(tmp_path / "unused.pt")]) == 0
+    out.parent.mkdir()
+    assert main(["export", str(ckpt), "--out", str(out), "--note", "2-core CPU"]) == 0
+    state = torch.load(ckpt, weights_only=True)
+    entry = json.loads((out.parent / "manifest.json").read_text())["partial.pt"]
+    model, _ = load_weights(out, sha256=entry["sha256"])
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in state["ema"].items())
+    assert entry["steps"] == state["step"] == 1 and entry["planned_steps"] == 6  # the tiny --minutes stops after one step
+    assert entry["status"] == f"partial: 1 of 6 planned steps; resume from {ckpt}" and entry["note"] == "2-core CPU"
+    assert entry["class_names"] == list(CLASS_NAMES)
+    assert np.load(out.with_suffix(".losses.npy")).tolist() == pytest.approx(state["losses"])
+
+
+def test_export_of_a_weights_file_says_what_it_takes(tiny_weights, tmp_path, capsys):
+    assert main(["export", str(tiny_weights), "--out", str(tmp_path / "x.pt")]) == 2
+    assert "is a weights file" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()
