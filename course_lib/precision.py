@@ -7,15 +7,11 @@ For sampling, the fast path also runs an inference copy of the network with each
 into the conv before it. Elsewhere "auto" means fp32, the course's way: the plain model, eager,
 NCHW. Schedule arithmetic never runs in reduced precision.
 
-Threads: a small call (a widget's 8 sprites of 16x16) gains from several CPU threads only while
-the cores are free; when other programs keep them busy it loses a lot, since each of the network's
-many small operations waits for the slowest thread. So a call of at most SMALL_CALL_SPRITES sprites
-(sampling, or the segmentation network's batches) looks at the CPU when it starts: torch's count
-while enough cores are free for it, one thread while other programs' threads are running or waiting
-to run (Linux's count of runnable threads, less this process's own), and one thread where that
-count cannot be read. Larger calls run on torch's count. `set_threads(n)`, or the environment
-variable COURSE_THREADS=n, fixes the count for every call instead (`python -m course_lib bench
---latency` measures both choices, idle and busy).
+Threads: a small call (a widget's 8 sprites of 16x16) gains little from several CPU threads, and on a
+busy CPU it loses a lot, since each of the network's many small operations waits for the slowest
+thread. So sampling calls of at most SMALL_CALL_SPRITES sprites run on one thread, larger ones on
+torch's count. `set_threads(n)`, or the environment variable COURSE_THREADS=n, fixes the count for
+every sampling call instead (`python -m course_lib bench --latency` measures both choices).
 """
 import contextlib
 import copy
@@ -107,8 +103,8 @@ def fold_batchnorm(model):
 
 
 def set_threads(n=None):
-    """Run every sampling call on `n` CPU threads; None goes back to the library's choice (see
-    `threads_for`) or to COURSE_THREADS where that is set."""
+    """Run every sampling call on `n` CPU threads; None goes back to the library's choice (one thread for
+    small calls, torch's count for large ones) or to COURSE_THREADS where that is set."""
     global _threads
     _threads = None if n is None else _check_threads(n, "set_threads(n)")
 
@@ -121,40 +117,15 @@ def _check_threads(n, where):
 
 
 def threads_for(sprites, height=16):
-    """How many CPU threads a call of `sprites` sprites of height x height runs on: set_threads's count,
-    else COURSE_THREADS's, else torch's own count for a large call, and for a small one torch's count
-    while the cores it needs are free and 1 while other programs keep them busy."""
+    """How many CPU threads a sampling call of `sprites` sprites of height x height runs on: set_threads's
+    count, else COURSE_THREADS's, else 1 for a small call and torch's own count for a large one."""
     if _threads is not None:
         return _threads
     env = os.environ.get(THREADS_ENV, "").strip()
     if env:
         return _check_threads(int(env) if env.isdigit() else env, f"the environment variable {THREADS_ENV}")
-    threads = torch.get_num_threads()
     small = sprites * height * height <= SMALL_CALL_SPRITES * 16 * 16
-    if not small:
-        return threads
-    others = other_threads_running()
-    return threads if others is not None and others + threads <= _usable_cpus() else 1
-
-
-def other_threads_running():
-    """Threads of other programs running or waiting for a CPU at this moment: /proc/loadavg's count of
-    runnable threads less this process's own (torch's workers keep spinning for a few milliseconds
-    after a call). None where Linux's /proc cannot be read."""
-    try:
-        with open("/proc/loadavg") as f:
-            runnable = int(f.read().split()[3].split("/")[0])  # "0.52 0.61 0.40 3/182 4242": 3 runnable
-        own = 0
-        for task in os.listdir("/proc/self/task"):
-            with open(f"/proc/self/task/{task}/stat") as f:
-                own += f.read().rpartition(")")[2].split()[0] == "R"  # the state follows "(command name)"
-    except (OSError, ValueError, IndexError):
-        return None
-    return max(runnable - own, 0)
-
-
-def _usable_cpus():
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return 1 if small else torch.get_num_threads()
 
 
 @contextlib.contextmanager

@@ -1,15 +1,11 @@
-"""The library chooses the CPU thread count of a sampling call: for a small call torch's count while the
-cores are free and one thread while other programs keep them busy, torch's count for a large call, or
-what set_threads / COURSE_THREADS say. (Its effect on speed is measured by
+"""The library chooses the CPU thread count of a sampling call: one thread for a small call, torch's
+count for a large one, or what set_threads / COURSE_THREADS say. (Its effect on speed is measured by
 `python -m course_lib bench --latency`.)"""
-import sys
-
 import pytest
 import torch
 
-from course_lib import precision, sample_ddim
-from course_lib.latency import competing_load
-from course_lib.precision import SMALL_CALL_SPRITES, cpu_threads, other_threads_running, set_threads, threads_for
+from course_lib import sample_ddim
+from course_lib.precision import SMALL_CALL_SPRITES, cpu_threads, set_threads, threads_for
 
 
 class ThreadRecorder(torch.nn.Module):
@@ -37,14 +33,11 @@ def library_choice(monkeypatch):
 
 
 @pytest.fixture
-def two_threads(monkeypatch):
-    """torch's count on the 2-core test machine, with two other programs' threads running."""
-    torch.set_num_threads(2)
-    monkeypatch.setattr(precision, "_usable_cpus", lambda: 2)
-    monkeypatch.setattr(precision, "other_threads_running", lambda: 2)
+def two_threads():
+    torch.set_num_threads(2)  # what torch chooses on the 2-core test machine; a small call must use 1
 
 
-def test_on_a_busy_cpu_small_calls_run_on_one_thread_and_large_ones_on_torchs_count(sched, two_threads):
+def test_small_calls_run_on_one_thread_and_large_ones_on_torchs_count(sched, two_threads):
     assert threads_for(8) == 1 and threads_for(SMALL_CALL_SPRITES) == 1
     assert threads_for(SMALL_CALL_SPRITES + 1) == 2
     assert threads_for(8, height=64) == 2  # 8 sprites of 64x64 are as much work as 128 of 16x16
@@ -91,16 +84,3 @@ def test_cpu_threads_restores_the_count_after_an_error(two_threads):
             assert torch.get_num_threads() == 1
             raise RuntimeError("stop")
     assert torch.get_num_threads() == 2
-
-
-@pytest.mark.parametrize("others, expected", [(0, 2), (1, 1), (5, 1), (None, 1)])
-def test_a_small_call_uses_torchs_count_only_while_the_cores_are_free(two_threads, monkeypatch, others, expected):
-    monkeypatch.setattr(precision, "other_threads_running", lambda: others)  # None: /proc could not be read
-    assert threads_for(8) == expected
-    assert threads_for(SMALL_CALL_SPRITES + 1) == 2  # a large call gains from threads even on a busy CPU
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads Linux's /proc")
-def test_other_programs_spinning_are_counted():
-    with competing_load(processes=2, seconds=60):
-        assert other_threads_running() >= 2
