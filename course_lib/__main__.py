@@ -138,11 +138,16 @@ def cmd_train(args):
             "class_names": list(data.class_names)}  # what --context names; see pretrained.context_names
     if world.size > 1:
         meta["processes"] = world.size
-    sha = save_weights(result.ema_model, sched, args.out, meta)
-    record_in_manifest(args.out, sha, meta)
-    with atomic_write(Path(args.out).with_suffix(".losses.npy")) as f:
-        np.save(f, np.asarray(result.losses, np.float32))
-    print(json.dumps({"out": str(args.out), "sha256": sha, **meta}))
+    _ship(result.ema_model, sched, args.out, meta, result.losses)
+
+
+def _ship(model, sched, out, meta, losses):
+    """Write the weights, their manifest entry and the loss history beside them; print what was written."""
+    sha = save_weights(model, sched, out, meta)
+    record_in_manifest(out, sha, meta)
+    with atomic_write(Path(out).with_suffix(".losses.npy")) as f:
+        np.save(f, np.asarray(losses, np.float32))
+    print(json.dumps({"out": str(out), "sha256": sha, **meta}))
 
 
 def _explain_interrupted_training(checkpoint):
@@ -175,11 +180,7 @@ def cmd_export(args):
         meta["status"] = f"partial: {step} of {planned} planned steps; resume from {args.checkpoint}"
     if args.note:
         meta["note"] = args.note
-    sha = save_weights(model, sched, args.out, meta)
-    record_in_manifest(args.out, sha, meta)
-    with atomic_write(Path(args.out).with_suffix(".losses.npy")) as f:
-        np.save(f, np.asarray(losses, np.float32))
-    print(json.dumps({"out": str(args.out), "sha256": sha, **meta}))
+    _ship(model, sched, args.out, meta, losses)
 
 
 def cmd_evaluate(args):
