@@ -21,6 +21,7 @@ from course_lib.sprites import COLOUR_NAMES, generate_sprite_attributes
 PAIRS = (("slime", "green"), ("slime", "orange"), ("potion", "red"), ("apple", "green"), ("mushroom", "red"),
          ("orb", "blue"))
 N, STEPS, GUIDANCE, SEED = 100, 10, 2.0, 0
+REAL_N, REAL_SEED = 20_000, 5  # a fresh draw of the generator for the real shares (training used seed 0)
 
 
 def colour_share(model, sched, classifier, caption, colour):
@@ -34,7 +35,7 @@ def colour_share(model, sched, classifier, caption, colour):
 def main():
     model, sched = load_pretrained("captions")
     classifier = load_caption_classifier()
-    _, attributes = generate_sprite_attributes(20_000, seed=5)
+    _, attributes = generate_sprite_attributes(REAL_N, seed=REAL_SEED)
     steps = json.loads((WEIGHTS_DIR / "manifest.json").read_text())["caption_unet.pt"]["steps"]
     print(f"Machine: {machine_description()}; caption model after {steps:,} training steps; "
           f"DDIM {STEPS}, guidance {GUIDANCE:g}, n = {N} per caption, seed {SEED}\n")
