@@ -53,10 +53,15 @@ def _read_manifest(manifest):
     return entries
 
 
+def manifest_entry(path):
+    """What manifest.json beside `path` records for it (sha256, steps, command, ...), or {} if nothing."""
+    entry = _read_manifest(Path(path).parent / MANIFEST).get(Path(path).name)
+    return entry if isinstance(entry, dict) else {}
+
+
 def expected_sha256(path):
     """The sha256 that manifest.json beside `path` records for it, or None if it records none."""
-    entry = _read_manifest(Path(path).parent / MANIFEST).get(Path(path).name)
-    return entry.get("sha256") if isinstance(entry, dict) else None
+    return manifest_entry(path).get("sha256")
 
 
 def load_weights(path, sha256=None, device="cpu"):

@@ -6,15 +6,13 @@ columns is what the colour word does; a model that follows colours takes it near
 Run from the repository root (about 2 minutes on one core):
     python docs/experiments/caption_colour_words.py > docs/results/caption_colour_words.md
 """
-import json
-
 import numpy as np
 import torch
 
 from course_lib.bench import machine_description
 from course_lib.caption_metrics import load_caption_classifier, predict_attributes
 from course_lib.captions import encode_caption
-from course_lib.pretrained import WEIGHTS_DIR, load_pretrained
+from course_lib.pretrained import WEIGHTS_DIR, load_pretrained, manifest_entry
 from course_lib.samplers import sample_ddim
 from course_lib.sprites import COLOUR_NAMES, generate_sprite_attributes
 
@@ -36,7 +34,7 @@ def main():
     model, sched = load_pretrained("captions")
     classifier = load_caption_classifier()
     _, attributes = generate_sprite_attributes(REAL_N, seed=REAL_SEED)
-    steps = json.loads((WEIGHTS_DIR / "manifest.json").read_text())["caption_unet.pt"]["steps"]
+    steps = manifest_entry(WEIGHTS_DIR / "caption_unet.pt")["steps"]
     print(f"Machine: {machine_description()}; caption model after {steps:,} training steps; "
           f"DDIM {STEPS}, guidance {GUIDANCE:g}, n = {N} per caption, seed {SEED}\n")
     print("| kind | colour | real sprites of the kind in the colour | samples of the kind alone | "
