@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from .bench import add_bench_arguments, run_bench_command
-from .caption_metrics import PROMPT_SETS, caption_table, evaluate_prompts
+from .caption_metrics import PROMPT_SETS, caption_table, evaluate_prompts, score_real_sprites
 from .captions import CAPTION_COLOURS, HELD_OUT, VOCABULARY, caption_dataset, encode_caption, widen_context
 from .checkpoint import atomic_write, load_checked
 from .data import CLASS_NAMES, SpriteDataset, parse_context
@@ -98,11 +98,12 @@ def cmd_train(args):
     if args.n_feat < 8 or args.n_feat % 8:
         raise ValueError(f"--n-feat must be a positive multiple of 8 (the U-Net's GroupNorm uses 8 groups; "
                          f"the course's width is 64), got {args.n_feat}")
-    cfg = TrainConfig(epochs=args.epochs, minutes=args.minutes, max_steps=args.max_steps,
+    epochs = args.epochs
+    if epochs is None and args.minutes is None and args.max_steps is None:
+        epochs = TrainConfig.epochs  # with --max-steps or --minutes alone, the steps or the clock decide
+    cfg = TrainConfig(epochs=epochs, minutes=args.minutes, max_steps=args.max_steps,
                       batch_size=args.batch_size, lr=args.lr, seed=args.seed, precision=args.precision,
                       checkpoint_every=args.checkpoint_every, checkpoint_path=args.checkpoint)
-    if args.minutes is not None and args.epochs == TrainConfig.epochs and args.max_steps is None:
-        cfg.epochs = None  # --minutes alone: the wall-clock budget decides
     check_config(cfg)  # before generating or loading the data, which may take minutes
     if args.data in ("sprites", "captions"):
         check_generated_sprites_fit(89_400 if args.n is None else args.n)
@@ -186,10 +187,16 @@ def cmd_export(args):
 def cmd_evaluate(args):
     """One-hot evaluation (FID, context accuracy), or with --prompt/--prompt-set the caption model's."""
     if not (args.prompt or args.prompt_set):
+        if args.real_sprites:
+            raise ValueError("--real-sprites scores real sprites of captions: give --prompt-set or --prompt too")
         return run_evaluate(args)
+    runs = [(prompt, [prompt]) for prompt in args.prompt] + [(name, PROMPT_SETS[name]) for name in args.prompt_set]
+    if args.real_sprites:
+        for name, prompts in runs:
+            print(json.dumps({"prompt_set": name, **score_real_sprites(prompts, n=args.n)}), flush=True)
+        return
     device = pick_device(args.device)
     model, sched = _load_model(args.weights, device, captions=True)
-    runs = [(prompt, [prompt]) for prompt in args.prompt] + [(name, PROMPT_SETS[name]) for name in args.prompt_set]
     for guidance in args.guidance:
         for sampler in args.sampler:
             for steps in args.steps or [DEFAULT_STEPS[sampler]]:
@@ -259,7 +266,8 @@ def build_parser():
     t.add_argument("--n", "--n-sprites", dest="n", type=int, default=None,
                    help="number of sprites (default: 89,400 generated, or all); under torchrun write --n-sprites, "
                         "as torchrun reads a bare --n as one of its own options")
-    t.add_argument("--epochs", type=int, default=TrainConfig.epochs, help="passes over the data")
+    t.add_argument("--epochs", type=int, default=None,
+                   help=f"passes over the data (default: {TrainConfig.epochs}, unless --max-steps or --minutes is given)")
     t.add_argument("--minutes", type=float, default=None, help="wall-clock budget; stops early when spent")
     t.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
     t.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="sprites per step")
@@ -281,6 +289,9 @@ def build_parser():
     e.add_argument("--prompt-set", action="append", default=[], choices=sorted(PROMPT_SETS),
                    help="evaluate the caption model on a set of captions: " + "; ".join(
                        f"{name}: {' | '.join(prompts)}" for name, prompts in PROMPT_SETS.items()))
+    e.add_argument("--real-sprites", action="store_true",
+                   help="score real sprites that show each caption instead of samples: the classifier's ceiling "
+                        "(not for mixes)")
     e.set_defaults(func=cmd_evaluate)
 
     x = sub.add_parser("export", help="a training checkpoint's EMA weights as a weights file (with its sha256 "

@@ -6,11 +6,13 @@ show what their caption asked for.
                          (a kind alone names its class too: "potion" asks for food)
     a mix "A, B=w" of two kinds is found in a sample when the two kinds the classifier finds most
     likely are A and B
+    the classifier's ceiling for a caption = the same scores on real sprites that show what it names
 """
 import json
 import time
 from functools import lru_cache
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -24,11 +26,12 @@ from .sprites import CLASS_NAMES, COLOUR_NAMES, KIND_CLASSES, KIND_NAMES, genera
 
 __all__ = ["ATTRIBUTES", "PROMPT_SETS", "attribute_targets", "train_caption_classifier", "ship_caption_classifier",
            "load_caption_classifier", "predict_attributes", "asked_attributes", "score_prompt", "evaluate_prompts",
-           "caption_table"]
+           "real_sprites_for", "score_real_sprites", "caption_table"]
 
 ATTRIBUTES = {"class": CLASS_NAMES, "kind": ("none",) + KIND_NAMES, "colour": COLOUR_NAMES}
 CAPTION_CLASSIFIER_FILE = "caption_classifier.pt"
 MIX_WEIGHT = 1.0  # the second caption's weight in the notebook's mixes and the "mixes" set
+REAL_POOL = 20_000  # real sprites drawn per class to find those that show a caption
 PROMPT_SETS = {  # the README's caption table: captions the model was trained on, held-out pairs, mixes
     "seen": ("hero sword blue", "hero staff red", "non-hero ghost white", "non-hero mushroom red",
              "non-hero slime green", "food apple red", "food potion blue", "spell fireball orange",
@@ -144,6 +147,14 @@ def score_prompt(predicted, asked):
     return hits
 
 
+def _prompt_list(prompts, n):
+    """The captions as a list, checking that n samples split evenly over them."""
+    prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+    if not prompts or isinstance(n, bool) or not isinstance(n, int) or n < len(prompts) or n % len(prompts):
+        raise ValueError(f"n must be a positive multiple of the number of captions ({len(prompts)}), got {n!r}")
+    return prompts
+
+
 @lru_cache(maxsize=None)
 def _shipped(device):
     return load_caption_classifier(device)
@@ -157,40 +168,84 @@ def evaluate_prompts(model, sched, prompts, n=1000, guidance=0.0, sampler="ddim"
     "both_kinds_acc" for mixes, "all_acc"), each over the samples whose caption asks for it, and the
     same per prompt. Samples come from torch.Generator().manual_seed(seed), `batch` at a time.
     """
-    prompts = [prompts] if isinstance(prompts, str) else list(prompts)
-    if not prompts or isinstance(n, bool) or not isinstance(n, int) or n < len(prompts) or n % len(prompts):
-        raise ValueError(f"n must be a positive multiple of the number of captions ({len(prompts)}), got {n!r}")
+    prompts = _prompt_list(prompts, n)
     device = sched.alpha_bars.device
     classifier = _shipped(str(device)) if classifier is None else classifier
     contexts = torch.stack([encode_caption(p) for p in prompts]).repeat_interleave(n // len(prompts), 0)  # (n, V)
     images, seconds = sample_in_batches(model, sched, sampler, contexts, guidance, seed, batch, steps=steps,
                                         precision=precision)
-    predicted = predict_attributes(classifier, images)
+    row = {"prompts": prompts, "sampler": sampler, "steps": steps, "guidance": guidance, "n": n, "seed": seed,
+           "precision": resolve_precision(precision, device)}
+    row.update(_accuracies(predict_attributes(classifier, images), prompts), seconds=seconds)
+    return row
+
+
+def _accuracies(predicted, prompts):
+    """Attribute accuracies over images that are len(prompts) equal blocks, block k for prompts[k]:
+    {"class_acc": ..., ..., "by_prompt": {prompt: {"class_acc": ..., ...}}}."""
+    per = len(predicted["class"]) // len(prompts)
     per_prompt, totals = {}, {}
     for k, prompt in enumerate(prompts):
-        rows = slice(k * (n // len(prompts)), (k + 1) * (n // len(prompts)))
-        hits = score_prompt({name: v[rows] for name, v in predicted.items()}, asked_attributes(prompt))
+        hits = score_prompt({name: v[k * per:(k + 1) * per] for name, v in predicted.items()}, asked_attributes(prompt))
         per_prompt[prompt] = {f"{name}_acc": h.double().mean().item() for name, h in hits.items()}
         for name, h in hits.items():
             totals.setdefault(name, []).append(h)
-    row = {"prompts": prompts, "sampler": sampler, "steps": steps, "guidance": guidance, "n": n, "seed": seed,
-           "precision": resolve_precision(precision, device)}
-    row.update({f"{name}_acc": torch.cat(h).double().mean().item() for name, h in totals.items()})
-    row.update(by_prompt=per_prompt, seconds=seconds)
-    return row
+    out = {f"{name}_acc": torch.cat(h).double().mean().item() for name, h in totals.items()}
+    return {**out, "by_prompt": per_prompt}
+
+
+@lru_cache(maxsize=8)
+def _real_pool(classes, seed, size):
+    """`size` generated sprites of these classes (a tuple of indices) and their attribute targets."""
+    images, attributes = generate_sprite_attributes(size, seed=seed, classes=classes)
+    return images, attribute_targets(attributes)
+
+
+def real_sprites_for(prompt, n, seed=HELDOUT_SEED, pool=REAL_POOL):
+    """n real sprites that show everything `prompt` names (its class, kind and colour), uint8 (n, 16, 16, 3):
+    the first ones among `pool` generated sprites of its classes (seed `seed`)."""
+    asked = asked_attributes(prompt)
+    words = [w for part, _ in caption_words(prompt) for w in part]
+    if "class" not in asked or sum(w in KIND_NAMES for w in words) > 1 or sum(w in COLOUR_NAMES for w in words) > 1:
+        raise ValueError(f"no real sprite shows {prompt!r}: real sprites exist for captions with a kind or a class "
+                         "word and at most one kind and one colour (e.g. 'red mushroom'), not for mixes")
+    images, targets = _real_pool(tuple(sorted(asked["class"])), seed, pool)
+    fits = torch.isin(targets[:, 0], torch.tensor(sorted(asked["class"])))
+    for column, name in ((1, "kind"), (2, "colour")):
+        if name in asked:
+            fits &= targets[:, column] == asked[name]
+    found = np.flatnonzero(fits.numpy())
+    if len(found) < n:
+        raise ValueError(f"only {len(found)} of {pool:,} real sprites show {prompt!r}; ask for n <= {len(found)} "
+                         "per caption")
+    return images[found[:n]]
+
+
+def score_real_sprites(prompts, n=1000, seed=HELDOUT_SEED, classifier=None, pool=REAL_POOL):
+    """The classifier's ceiling: the scores of evaluate_prompts for n real sprites, n / len(prompts) per
+    caption, each showing what its caption names (real_sprites_for). Sprites of `seed`, which neither the
+    classifier nor the caption model trained on."""
+    prompts = _prompt_list(prompts, n)
+    images = np.concatenate([real_sprites_for(p, n // len(prompts), seed, pool) for p in prompts])  # (n, 16, 16, 3)
+    classifier = _shipped("cpu") if classifier is None else classifier
+    predicted = predict_attributes(classifier, to_model_space(images))
+    return {"prompts": prompts, "sampler": "real sprites", "n": n, "seed": seed, **_accuracies(predicted, prompts)}
 
 
 def caption_table(rows):
     """A markdown table of `evaluate --prompt-set` lines: per caption set and guidance, the share of
-    samples with each named attribute right. A later line for the same setting replaces an earlier one."""
+    samples with each named attribute right; lines of `--real-sprites` are the classifier's ceiling. A
+    later line for the same setting replaces an earlier one."""
     columns = (("class_acc", "class"), ("kind_acc", "kind"), ("colour_acc", "colour"),
                ("both_kinds_acc", "both kinds found"), ("all_acc", "all named attributes"))
-    latest = {(row["prompt_set"], float(row["guidance"]), row["sampler"], int(row["steps"])): row for row in rows}
-    lines = ["| captions | guidance | sampler | n | " + " | ".join(label for _, label in columns) + " |",
+    latest = {(row["prompt_set"], row.get("guidance"), row["sampler"], row.get("steps")): row for row in rows}
+    lines = ["| captions | guidance | sprites from | n | " + " | ".join(label for _, label in columns) + " |",
              "|---|---|---|---|" + "---|" * len(columns)]
     for (name, guidance, sampler, steps), row in latest.items():
         cells = [f"{100 * row[key]:.1f}%" if key in row else "–" for key, _ in columns]
-        lines.append(f"| {name} | {guidance:g} | {sampler} {steps} | {row['n']} | " + " | ".join(cells) + " |")
+        setting = "–" if guidance is None else f"{float(guidance):g}"
+        source = sampler if steps is None else f"{sampler} {steps}"
+        lines.append(f"| {name} | {setting} | {source} | {row['n']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

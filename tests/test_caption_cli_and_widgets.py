@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from course_lib.__main__ import main
-from course_lib.caption_metrics import ATTRIBUTES, PROMPT_SETS, asked_attributes, score_prompt
+from course_lib.caption_metrics import (ATTRIBUTES, PROMPT_SETS, asked_attributes, real_sprites_for, score_prompt,
+                                       score_real_sprites)
 from course_lib.caption_widgets import caption_box, caption_mixer, caption_rows, mix_caption, plot_caption_vector
 from course_lib.captions import VOCABULARY, encode_caption
 from course_lib.pretrained import load_pretrained
-from course_lib.sprites import CLASS_NAMES, COLOUR_NAMES
+from course_lib.sprites import CLASS_NAMES, COLOUR_NAMES, generate_sprite_attributes
 
 
 def _kind(word):
@@ -148,12 +149,47 @@ def test_report_prints_the_caption_table(tmp_path, capsys):
     rows = [{"prompt_set": "seen", "guidance": 2.0, "sampler": "ddim", "steps": 10, "n": 1000, "class_acc": 0.99,
              "kind_acc": 0.5, "colour_acc": 0.25, "all_acc": 0.125},
             {"prompt_set": "mixes", "guidance": 0.0, "sampler": "ddim", "steps": 10, "n": 1000, "class_acc": 1.0,
-             "both_kinds_acc": 0.4, "all_acc": 0.4}]
+             "both_kinds_acc": 0.4, "all_acc": 0.4},
+            {"prompt_set": "held-out", "sampler": "real sprites", "n": 20, "class_acc": 1.0, "kind_acc": 1.0,
+             "colour_acc": 0.95, "all_acc": 0.95}]
     path = tmp_path / "captions.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     assert main(["report", str(path)]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "| captions | guidance | sampler | n | class | kind | colour | both kinds found | all named attributes |",
+        "| captions | guidance | sprites from | n | class | kind | colour | both kinds found | all named attributes |",
         "|---|---|---|---|---|---|---|---|---|",
         "| seen | 2 | ddim 10 | 1000 | 99.0% | 50.0% | 25.0% | – | 12.5% |",
-        "| mixes | 0 | ddim 10 | 1000 | 100.0% | – | – | 40.0% | 40.0% |"]
+        "| mixes | 0 | ddim 10 | 1000 | 100.0% | – | – | 40.0% | 40.0% |",
+        "| held-out | – | real sprites | 20 | 100.0% | 100.0% | 95.0% | – | 95.0% |"]
+
+
+def test_real_sprites_show_what_the_caption_names():
+    images = real_sprites_for("blue mushroom", 6, seed=2, pool=500)
+    pool, attributes = generate_sprite_attributes(500, seed=2, classes=(CLASS_NAMES.index("non-hero"),))
+    rows = [int(np.flatnonzero((pool == image).all(axis=(1, 2, 3)))[0]) for image in images]
+    assert rows == sorted(rows) and len(set(rows)) == 6  # the first six that fit, in order
+    assert set(attributes["kind"][rows]) == {"mushroom"} and set(attributes["colour"][rows]) == {"blue"}
+
+
+def test_real_sprites_score_the_classifier_ceiling():
+    row = score_real_sprites(["blue mushroom", "food apple red"], n=20, pool=500)
+    assert row["sampler"] == "real sprites" and list(row["by_prompt"]) == ["blue mushroom", "food apple red"]
+    assert (row["class_acc"], row["kind_acc"], row["colour_acc"], row["all_acc"]) == (1.0, 1.0, 1.0, 1.0)
+
+
+@pytest.mark.parametrize("prompt, message", [
+    ("mushroom, ghost", "no real sprite shows 'mushroom, ghost'"),
+    ("red blue", "no real sprite shows 'red blue'"),
+    ("hero staff red", "only 6 of 500 real sprites show 'hero staff red'; ask for n <= 6 per caption"),
+])
+def test_real_sprites_refuse_what_no_real_sprite_shows(prompt, message):
+    with pytest.raises(ValueError, match="^" + message.replace("(", r"\(")):
+        real_sprites_for(prompt, 10, pool=500)
+
+
+def test_evaluate_real_sprites_needs_captions(capsys):
+    assert main(["evaluate", "--prompt", "food apple red", "--real-sprites", "--n", "4"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert (line["prompt_set"], line["sampler"], line["n"], line["all_acc"]) == ("food apple red", "real sprites", 4, 1.0)
+    assert main(["evaluate", "--real-sprites"]) == 2
+    assert "--real-sprites scores real sprites of captions: give --prompt-set or --prompt too" in capsys.readouterr().err

@@ -316,3 +316,16 @@ def test_export_ships_a_checkpoints_ema_weights_and_says_the_run_is_partial(tmp_
 def test_export_of_a_weights_file_says_what_it_takes(tiny_weights, tmp_path, capsys):
     assert main(["export", str(tiny_weights), "--out", str(tmp_path / "x.pt")]) == 2
     assert "is a weights file" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()
+
+
+@pytest.mark.parametrize("limits, epochs, max_steps", [
+    (["--max-steps", "70"], None, 70),                   # more steps than the default 32 epochs hold
+    (["--max-steps", "70", "--epochs", "3"], 3, 70),
+    ([], None, None),                                    # --minutes alone: the clock decides
+])
+def test_max_steps_alone_decides_when_training_stops(tmp_path, limits, epochs, max_steps):
+    ckpt = tmp_path / "run.ckpt"
+    assert main(["train", "--n", "40", "--batch-size", "20", "--n-feat", "8", "--minutes", "1e-6", *limits,
+                 "--checkpoint", str(ckpt), "--out", str(tmp_path / "w.pt")]) == 0
+    config = torch.load(ckpt, weights_only=True)["train_config"]
+    assert (config["epochs"], config["max_steps"]) == (epochs, max_steps)
