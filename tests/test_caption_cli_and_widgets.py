@@ -1,6 +1,7 @@
 """The caption path end to end: the CLI's --prompt, `vocabulary` and `evaluate --prompt`, the
-attribute scoring, and the caption widgets driven from Python."""
+attribute scoring and its real-sprite ceiling, and the caption widgets driven from Python."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -183,7 +184,7 @@ def test_real_sprites_score_the_classifier_ceiling():
     ("hero staff red", "only 6 of 500 real sprites show 'hero staff red'; ask for n <= 6 per caption"),
 ])
 def test_real_sprites_refuse_what_no_real_sprite_shows(prompt, message):
-    with pytest.raises(ValueError, match="^" + message.replace("(", r"\(")):
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
         real_sprites_for(prompt, 10, pool=500)
 
 
