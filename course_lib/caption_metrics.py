@@ -209,8 +209,8 @@ def real_sprites_for(prompt, n, seed=HELDOUT_SEED, pool=REAL_POOL):
     if "class" not in asked or sum(w in KIND_NAMES for w in words) > 1 or sum(w in COLOUR_NAMES for w in words) > 1:
         raise ValueError(f"no real sprite shows {prompt!r}: real sprites exist for captions with a kind or a class "
                          "word and at most one kind and one colour (e.g. 'red mushroom'), not for mixes")
-    images, targets = _real_pool(tuple(sorted(asked["class"])), seed, pool)
-    fits = torch.isin(targets[:, 0], torch.tensor(sorted(asked["class"])))
+    images, targets = _real_pool(tuple(sorted(asked["class"])), seed, pool)  # the pool holds only its classes
+    fits = torch.ones(len(targets), dtype=torch.bool)
     for column, name in ((1, "kind"), (2, "colour")):
         if name in asked:
             fits &= targets[:, column] == asked[name]

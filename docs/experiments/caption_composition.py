@@ -47,8 +47,7 @@ def parts_of(caption):
 
 
 def main():
-    model, sched = load_pretrained("captions")
-    model.eval()
+    model, sched = load_pretrained("captions")  # in eval mode
     classifier = load_caption_classifier()
     steps = manifest_entry(WEIGHTS_DIR / "caption_unet.pt")["steps"]
     print(f"Machine: {machine_description()}; caption model after {steps:,} training steps; "
