@@ -15,7 +15,7 @@ from .checkpoint import atomic_write, load_checked
 from .data import CLASS_NAMES, SpriteDataset, parse_context
 from .distributed import local_device, process_group
 from .metrics import DEFAULT_STEPS, QUALITY_FILE, add_evaluate_arguments, load_quality, quality_table, run_evaluate
-from .model import ContextUnet
+from .model import ContextUnet, with_context_film
 from .precision import add_hardware_arguments, pick_device
 from .pretrained import (WEIGHTS_DIR, context_names, expected_sha256, load_pretrained, load_weights,
                          record_in_manifest, save_weights)
@@ -81,17 +81,20 @@ def cmd_sample(args):
     print(f"wrote {args.n} sprites to {out} ({args.sampler}, {len(timesteps) - 1} steps, {seconds:.2f} s)")
 
 
-def _initial_model(path, n_cfeat):
+def _initial_model(path, n_cfeat, context_film=False):
     """The model to start training from: the weights at `path`, their context layers widened from the
-    course's 5 classes to the caption vocabulary where `n_cfeat` asks for it."""
+    course's 5 classes to the caption vocabulary where `n_cfeat` asks for it, and with the context's
+    FiLM layers added (at zero) where `context_film` asks for them and the weights lack them."""
     model, _ = load_weights(path)
-    if model.n_cfeat == n_cfeat:
-        return model.train()
     if model.n_cfeat == len(CLASS_NAMES) and n_cfeat == len(VOCABULARY):
-        return widen_context(model).train()
-    raise ValueError(f"--init {path} has a context of {model.n_cfeat} values but the data has {n_cfeat}; "
-                     "start from weights trained on the same labels, or from the course's 5-class model "
-                     "with --data captions")
+        model = widen_context(model)
+    elif model.n_cfeat != n_cfeat:
+        raise ValueError(f"--init {path} has a context of {model.n_cfeat} values but the data has {n_cfeat}; "
+                         "start from weights trained on the same labels, or from the course's 5-class model "
+                         "with --data captions")
+    if context_film and not model.context_film:
+        model = with_context_film(model)
+    return model.train()
 
 
 def cmd_train(args):
@@ -117,9 +120,10 @@ def cmd_train(args):
         else:
             data = SpriteDataset.load(args.data, n=args.n, seed=args.seed)
         if args.init is None:
-            model = ContextUnet(n_feat=args.n_feat, n_cfeat=data.labels.shape[1], height=data.images.shape[-1])
+            model = ContextUnet(n_feat=args.n_feat, n_cfeat=data.labels.shape[1], height=data.images.shape[-1],
+                                context_film=args.context_film)
         else:
-            model = _initial_model(args.init, data.labels.shape[1])
+            model = _initial_model(args.init, data.labels.shape[1], args.context_film)
         model = model.to(device)
         sched = NoiseSchedule(timesteps=args.timesteps)
         started = time.perf_counter()
@@ -273,6 +277,8 @@ def build_parser():
     t.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="sprites per step")
     t.add_argument("--lr", type=float, default=TrainConfig.lr, help="AdamW learning rate (decays linearly)")
     t.add_argument("--n-feat", type=int, default=64, help="the U-Net's base width (the course's n_feat)")
+    t.add_argument("--context-film", action="store_true",
+                   help="the context also shifts the decoder and scales/shifts its 16x16 stage (the caption model)")
     t.add_argument("--timesteps", type=int, default=500, help="T, the number of noise levels")
     t.add_argument("--seed", type=int, default=0, help="weights, data order and noise")
     t.add_argument("--checkpoint", default=None, help="checkpoint file for resuming")

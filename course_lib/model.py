@@ -8,6 +8,12 @@
 Time t/T and the context vector c enter the decoder: each up-block's input is scaled by the
 context embedding and shifted by the time embedding, ``cemb * h + temb``.
 
+With ``context_film=True`` (the caption model) the context also shifts each up-block's input,
+``cemb * h + temb + cshift``, and scales and shifts the full-size decoder output,
+``(1 + γ) * up3 + β`` (FiLM, Perez et al. 2018): a colour word can then reach the 16x16 pixels
+directly instead of only through the 4x4 and 8x8 features. Those layers start at zero, so adding
+them to a trained model (``with_context_film``) leaves its predictions as they were.
+
 Fixed relative to the course notebook: the residual shortcut of ``ResidualConvBlock`` is a
 registered (and so trained and saved) 1x1 conv, where the course built a fresh random conv on
 every forward; and ``to_vec`` averages the whole bottleneck, so any height divisible by 4 works.
@@ -80,14 +86,17 @@ class EmbedFC(nn.Module):
 class ContextUnet(nn.Module):
     """Predicts the noise ε in x_t from (x_t, t/T, context). Output has the input's shape."""
 
-    def __init__(self, in_channels=3, n_feat=64, n_cfeat=5, height=16):
+    def __init__(self, in_channels=3, n_feat=64, n_cfeat=5, height=16, context_film=False):
         super().__init__()
         if height % 4 or height < 4:
             raise ValueError(f"height must be a positive multiple of 4 (two 2x down-samplings), got {height}")
         if isinstance(n_feat, bool) or not isinstance(n_feat, int) or n_feat < 8 or n_feat % 8:
             raise ValueError(f"n_feat must be a positive multiple of 8 (GroupNorm uses 8 groups), got {n_feat!r}")
         self.config = dict(in_channels=in_channels, n_feat=n_feat, n_cfeat=n_cfeat, height=height)
+        if context_film:  # only then: the course's model keeps the course's four fields
+            self.config["context_film"] = True
         self.in_channels, self.n_feat, self.n_cfeat, self.height = in_channels, n_feat, n_cfeat, height
+        self.context_film = bool(context_film)
 
         self.init_conv = ResidualConvBlock(in_channels, n_feat, is_res=True)
         self.down1 = UnetDown(n_feat, n_feat)
@@ -98,6 +107,10 @@ class ContextUnet(nn.Module):
         self.timeembed2 = EmbedFC(1, n_feat)
         self.contextembed1 = EmbedFC(n_cfeat, 2 * n_feat)
         self.contextembed2 = EmbedFC(n_cfeat, n_feat)
+        if context_film:
+            self.contextshift1 = _zero_start(EmbedFC(n_cfeat, 2 * n_feat))
+            self.contextshift2 = _zero_start(EmbedFC(n_cfeat, n_feat))
+            self.contextfilm3 = _zero_start(EmbedFC(n_cfeat, 2 * n_feat))  # γ and β for the 16x16 output
 
         side = height // 4
         self.up0 = nn.Sequential(nn.ConvTranspose2d(2 * n_feat, 2 * n_feat, side, side),
@@ -127,9 +140,16 @@ class ContextUnet(nn.Module):
         cemb2 = self.contextembed2(c).view(b, self.n_feat, 1, 1)
         temb2 = self.timeembed2(t).view(b, self.n_feat, 1, 1)
 
+        if self.context_film:
+            temb1 = temb1 + self.contextshift1(c).view(b, 2 * self.n_feat, 1, 1)
+            temb2 = temb2 + self.contextshift2(c).view(b, self.n_feat, 1, 1)
+
         up1 = self.up0(hidden)                          # (B, 2F, H/4, W/4)
         up2 = self.up1(cemb1 * up1 + temb1, down2)      # (B, F, H/2, W/2)
         up3 = self.up2(cemb2 * up2 + temb2, down1)      # (B, F, H, W)
+        if self.context_film:
+            gamma, beta = self.contextfilm3(c).view(b, 2 * self.n_feat, 1, 1).chunk(2, dim=1)  # 2 x (B, F, 1, 1)
+            up3 = (1 + gamma) * up3 + beta
         return self.out(torch.cat((up3, x), 1))         # (B, C, H, W)
 
     def check_images(self, x):
@@ -143,6 +163,24 @@ class ContextUnet(nn.Module):
         if x.shape[2] % 4 or x.shape[3] % 4:
             raise ValueError(f"image height and width must be divisible by 4, got {tuple(x.shape[2:])}; "
                              "pad or resize the sprites (16x16 is the course's size)")
+
+
+def _zero_start(embed):
+    """An EmbedFC whose output layer starts at zero, so that it adds nothing until trained."""
+    nn.init.zeros_(embed.model[-1].weight)
+    nn.init.zeros_(embed.model[-1].bias)
+    return embed
+
+
+def with_context_film(model):
+    """A copy of a trained ContextUnet with the context's shift and FiLM layers added (at zero, so its
+    predictions are unchanged): the start for training them on top of the weights it has."""
+    if model.context_film:
+        raise ValueError("this model already has context_film layers; train it as it is")
+    wider = ContextUnet(**{**model.config, "context_film": True})
+    missing, unexpected = wider.load_state_dict(model.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith(("contextshift", "contextfilm")) for k in missing), (missing, unexpected)
+    return wider.to(next(model.parameters()).device).train(model.training)
 
 
 def check_context(c, batch, n_cfeat):

@@ -158,7 +158,7 @@ def test_shipped_caption_model_is_checksummed_and_seeded():
     path = WEIGHTS_DIR / "caption_unet.pt"
     assert expected_sha256(path) == sha256_of(path)
     model, sched = load_pretrained("captions")
-    assert model.n_cfeat == len(VOCABULARY) and not model.training
+    assert model.n_cfeat == len(VOCABULARY) and model.context_film and not model.training
     context = encode_caption("red potion")
     runs = [sample_ddim(model, sched, n=4, steps=5, context=context, guidance=2.0,
                         generator=torch.Generator().manual_seed(7)).images for _ in range(2)]

@@ -297,6 +297,16 @@ def test_weights_saved_without_class_names_mean_the_courses_five(tiny_weights, t
     assert _sample(weights, tmp_path / "x.npy", "--n", 1, "--context", "side-facing") == 0
 
 
+def test_train_adds_context_film_layers_to_init_weights_that_lack_them(tiny_weights, tmp_path, capsys):
+    out = tmp_path / "film.pt"
+    assert main(["train", "--n", "40", "--max-steps", "2", "--batch-size", "20", "--init", str(tiny_weights),
+                 "--context-film", "--out", str(out)]) == 0
+    model, _ = load_weights(out, sha256=expected_sha256(out))
+    assert model.config == {"in_channels": 3, "n_feat": 8, "n_cfeat": 5, "height": 16, "context_film": True}
+    assert model.contextfilm3.model[-1].weight.abs().sum() > 0  # trained away from its zero start
+    assert _sample(out, tmp_path / "x.npy", "--n", 2, "--context", "food") == 0
+
+
 def test_export_ships_a_checkpoints_ema_weights_and_says_the_run_is_partial(tmp_path, capsys):
     ckpt, out = tmp_path / "run.ckpt", tmp_path / "shipped" / "partial.pt"
     assert main(["train", "--n", "40", "--max-steps", "6", "--batch-size", "20", "--n-feat", "8", "--minutes", "1e-6",

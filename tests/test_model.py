@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from course_lib import ContextUnet, count_parameters, trace_shapes
+from course_lib.model import with_context_film
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +78,29 @@ def test_bad_constructor_arguments():
     for n_feat in (20, 0, -8, 8.0):
         with pytest.raises(ValueError, match=f"n_feat must be a positive multiple of 8 .*got {n_feat}"):
             ContextUnet(n_feat=n_feat)
+
+
+def test_the_course_model_keeps_the_course_config(model):
+    assert model.config == {"in_channels": 3, "n_feat": 64, "n_cfeat": 5, "height": 16}
+    assert not any(name.startswith(("contextshift", "contextfilm")) for name in model.state_dict())
+
+
+def test_context_film_adds_54_464_parameters_at_caption_sizes():
+    plain, film = ContextUnet(n_cfeat=53), ContextUnet(n_cfeat=53, context_film=True)
+    # shifts: 53->128->128 and 53->64->64; gamma and beta: 53->128->128
+    assert count_parameters(film) - count_parameters(plain) == (53 * 128 + 128 + 128 * 128 + 128) * 2 \
+        + (53 * 64 + 64 + 64 * 64 + 64) == 54_464
+    assert film.config["context_film"] is True
+
+
+def test_added_context_film_layers_leave_the_predictions_unchanged_until_trained():
+    torch.manual_seed(1)
+    plain = ContextUnet(n_feat=16, n_cfeat=7).eval()
+    film = with_context_film(plain).eval()
+    x, t, c = torch.randn(3, 3, 16, 16), torch.rand(3), torch.rand(3, 7)
+    with torch.no_grad():
+        assert torch.equal(plain(x, t, c), film(x, t, c))
+        film.contextfilm3.model[-1].bias[:16] += 0.5  # gamma: the 16x16 stage now scales by 1.5
+        assert not torch.allclose(plain(x, t, c), film(x, t, c))
+    with pytest.raises(ValueError, match="already has context_film layers"):
+        with_context_film(film)
