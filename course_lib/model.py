@@ -9,7 +9,7 @@ Time t/T and the context vector c enter the decoder: each up-block's input is sc
 context embedding and shifted by the time embedding, ``cemb * h + temb``.
 
 With ``context_film=True`` (the caption model) the context also shifts each up-block's input,
-``cemb * h + temb + cshift``, and scales and shifts the full-size decoder output,
+``cemb * h + temb + cshift``, and scales and shifts the full-size (16x16) decoder features,
 ``(1 + γ) * up3 + β`` (FiLM, Perez et al. 2018): a colour word can then reach the 16x16 pixels
 directly instead of only through the 4x4 and 8x8 features. Those layers start at zero, so adding
 them to a trained model (``with_context_film``) leaves its predictions as they were.
