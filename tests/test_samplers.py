@@ -32,8 +32,10 @@ def test_timestep_lists(sched):
 def test_fixed_values_of_seeded_loops(sched, fake_model, sampler, kwargs, total, mean):
     images = sampler(fake_model, sched, n=2, generator=torch.Generator().manual_seed(2024), precision="fp32",
                      context=torch.eye(5)[:2], guidance=1.5, **kwargs).images
-    assert images.sum().item() == pytest.approx(total, abs=1e-3)
-    assert images.mean().item() == pytest.approx(mean, abs=1e-6)
+    # 1e-5 relative: float rounding differs between CPUs (AVX2 or AVX512 kernels) and adds up over
+    # DDPM's 500 steps (2e-6 seen); a changed formula moves these sums by far more
+    assert images.sum().item() == pytest.approx(total, rel=1e-5)
+    assert images.mean().item() == pytest.approx(mean, rel=1e-5)
 
 
 @pytest.fixture(scope="module")
