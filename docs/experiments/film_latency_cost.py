@@ -1,6 +1,7 @@
 """What the caption model's FiLM layers cost a learner who types a caption: the caption box's call
 (8 sprites, DDIM 10 steps, guidance 2) on the step-29,000 model without them and on the shipped one,
-alternated in one run on one thread, so that a busy machine slows both alike; medians.
+alternated in one run, so that a busy machine slows both alike, each on the thread count sample_ddim
+chooses for a call this small (precision.threads_for: one); medians.
 
 Run from the repository root (about 30 seconds):
     mkdir -p out && git show 8781618:data/weights/caption_unet.pt > out/caption_unet_29000.pt
@@ -21,18 +22,16 @@ ROUNDS = 10
 
 
 def main(without_film_path):
-    torch.set_num_threads(1)  # what threads_for picks for a call this small
     without_film, sched = load_weights(without_film_path)
-    models = {"step 29,000, no FiLM": without_film.eval(), "shipped, with FiLM": load_pretrained("captions")[0]}
+    models = {"step 29,000, no FiLM": without_film, "shipped, with FiLM": load_pretrained("captions")[0]}
     context = encode_caption("blue potion")
     seconds = {name: [] for name in models}
-    with torch.no_grad():
-        for seed in range(ROUNDS):
-            for name, model in models.items():
-                start = time.perf_counter()
-                sample_ddim(model, sched, n=8, steps=10, context=context, guidance=2.0,
-                            generator=torch.Generator().manual_seed(seed))
-                seconds[name].append(time.perf_counter() - start)
+    for seed in range(ROUNDS):
+        for name, model in models.items():
+            start = time.perf_counter()
+            sample_ddim(model, sched, n=8, steps=10, context=context, guidance=2.0,
+                        generator=torch.Generator().manual_seed(seed))
+            seconds[name].append(time.perf_counter() - start)
     print(f"Machine: {machine_description()}; {ROUNDS} alternated rounds\n")
     print("| model | median seconds | fastest |\n|---|---|---|")
     for name, times in seconds.items():
