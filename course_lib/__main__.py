@@ -101,6 +101,9 @@ def cmd_train(args):
     if args.n_feat < 8 or args.n_feat % 8:
         raise ValueError(f"--n-feat must be a positive multiple of 8 (the U-Net's GroupNorm uses 8 groups; "
                          f"the course's width is 64), got {args.n_feat}")
+    if args.hybrids and args.data != "captions":
+        raise ValueError(f"--hybrids adds hybrid sprites to caption training: use it with --data captions, "
+                         f"not --data {args.data}")
     epochs = args.epochs
     if epochs is None and args.minutes is None and args.max_steps is None:
         epochs = TrainConfig.epochs  # with --max-steps or --minutes alone, the steps or the clock decide
@@ -116,7 +119,7 @@ def cmd_train(args):
             load_checkpoint(args.resume, world.size)  # also before the data
         torch.manual_seed(args.seed)
         if args.data == "captions":
-            data = caption_dataset(89_400 if args.n is None else args.n, seed=args.seed)
+            data = caption_dataset(89_400 if args.n is None else args.n, seed=args.seed, hybrids=args.hybrids)
         else:
             data = SpriteDataset.load(args.data, n=args.n, seed=args.seed)
         if args.init is None:
@@ -279,6 +282,9 @@ def build_parser():
     t.add_argument("--n-feat", type=int, default=64, help="the U-Net's base width (the course's n_feat)")
     t.add_argument("--context-film", action="store_true",
                    help="the context also shifts the decoder and scales/shifts its 16x16 stage (the caption model)")
+    t.add_argument("--hybrids", type=float, default=0.0,
+                   help='with --data captions: add this share of hybrid sprites (half one kind, half another), '
+                        'captioned "A, B", so that mixed captions have sprites to learn from (e.g. 0.15)')
     t.add_argument("--timesteps", type=int, default=500, help="T, the number of noise levels")
     t.add_argument("--seed", type=int, default=0, help="weights, data order and noise")
     t.add_argument("--checkpoint", default=None, help="checkpoint file for resuming")

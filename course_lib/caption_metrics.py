@@ -7,6 +7,7 @@ show what their caption asked for.
     a mix "A, B=w" of two kinds is found in a sample when the two kinds the classifier finds most
     likely are A and B
     the classifier's ceiling for a caption = the same scores on real sprites that show what it names
+                                             (for a mix: real hybrids of its two kinds, join_halves)
 """
 import json
 import time
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .captions import HELD_OUT, caption_words, encode_caption
+from .captions import HELD_OUT, caption_words, encode_caption, join_halves
 from .data import to_model_space
 from .metrics import (CLASSIFIER_SEED, HELDOUT_SEED, SpriteClassifier, fit_classifier, load_classifier,
                       sample_in_batches, save_classifier)
@@ -203,12 +204,17 @@ def _real_pool(classes, seed, size):
 
 def real_sprites_for(prompt, n, seed=HELDOUT_SEED, pool=REAL_POOL):
     """n real sprites that show everything `prompt` names (its class, kind and colour), uint8 (n, 16, 16, 3):
-    the first ones among `pool` generated sprites of its classes (seed `seed`)."""
+    the first ones among `pool` generated sprites of its classes (seed `seed`). For a mix of two kinds,
+    "A, B": join_halves of n sprites of A and n of B."""
     asked = asked_attributes(prompt)
+    if "mix" in asked:
+        first, second = (real_sprites_for(ATTRIBUTES["kind"][k], n, seed, pool) for k in asked["mix"])
+        return join_halves(first, second)
     words = [w for part, _ in caption_words(prompt) for w in part]
     if "class" not in asked or sum(w in KIND_NAMES for w in words) > 1 or sum(w in COLOUR_NAMES for w in words) > 1:
         raise ValueError(f"no real sprite shows {prompt!r}: real sprites exist for captions with a kind or a class "
-                         "word and at most one kind and one colour (e.g. 'red mushroom'), not for mixes")
+                         "word and at most one kind and one colour (e.g. 'red mushroom'), and real hybrids for "
+                         "mixes of two kinds (e.g. 'mushroom, ghost')")
     images, targets = _real_pool(tuple(sorted(asked["class"])), seed, pool)  # the pool holds only its classes
     fits = torch.ones(len(targets), dtype=torch.bool)
     for column, name in ((1, "kind"), (2, "colour")):

@@ -8,6 +8,11 @@ order, and the division by the length makes a one-word caption and a three-word 
 size, as the one-hot class vectors of the course are. Parts separated by commas are captions mixed
 with their weights ("red mushroom=1, blue ghost=0.7"); the weights are relative, since the result is
 rescaled to length 1.
+
+    hybrid of A and B = A's top (or left) half beside B's bottom (or right) half, captioned "A, B"
+
+Hybrids are what a two-part caption names: one sprite that is both things, the course's "pineapple
+chair". The generator draws no such sprite, so caption_dataset can add some (``hybrids``).
 """
 import difflib
 
@@ -18,7 +23,7 @@ from .data import SpriteDataset, to_model_space
 from .sprites import CLASS_NAMES, COLOUR_NAMES, KIND_NAMES, generate_sprite_attributes
 
 __all__ = ["VOCABULARY", "CAPTION_COLOURS", "HELD_OUT", "encode_caption", "caption_words", "caption_of",
-           "caption_dataset", "word_class_matrix", "widen_context"]
+           "hybrid_sprites", "join_halves", "caption_dataset", "word_class_matrix", "widen_context"]
 
 CAPTION_COLOURS = tuple(c for c in COLOUR_NAMES if c != "black")  # black: under 1,000 of the 89,400 sprites
 VOCABULARY = CLASS_NAMES + KIND_NAMES + CAPTION_COLOURS
@@ -101,21 +106,76 @@ def is_held_out(attributes):
                    [f"{c} {k}" for c, k in HELD_OUT])
 
 
-def caption_dataset(n=89_400, seed=0, word_keep=WORD_KEEP, held_out=True):
+def hybrid_sprites(n, seed=0):
+    """n hybrids of two generated sprites of different kinds: the first one's top half over the second
+    one's bottom half (even i) or its left half beside the second one's right half (odd i).
+
+    Returns (images uint8 (n, 16, 16, 3), first, second): the attribute dicts of the two sources, as
+    generate_sprite_attributes gives them. Sources of a HELD_OUT colour-kind pair are not used.
+    """
+    images, attributes = generate_sprite_attributes(3 * n, seed=seed)
+    usable = np.flatnonzero((attributes["kind"] != "") & ~is_held_out(attributes))
+    first, second = usable[:len(usable) // 2], usable[len(usable) // 2:][:len(usable) // 2]  # (m,), (m,)
+    pairs = np.flatnonzero(attributes["kind"][first] != attributes["kind"][second])
+    if len(pairs) < n:
+        raise RuntimeError(f"only {len(pairs)} hybrid pairs among {3 * n} sprites; draw more")
+    first, second = first[pairs[:n]], second[pairs[:n]]
+    return join_halves(images[first], images[second]), *({key: v[rows] for key, v in attributes.items()}
+                                                         for rows in (first, second))
+
+
+def join_halves(first, second):
+    """Hybrids of two uint8 image stacks (n, H, W, 3): first's top half over second's bottom half at
+    even i, first's left half beside second's right half at odd i."""
+    half = first.shape[1] // 2
+    hybrids = first.copy()
+    hybrids[0::2, half:] = second[0::2, half:]  # even: bottom rows from the second sprite
+    hybrids[1::2, :, half:] = second[1::2, :, half:]  # odd: right columns from the second sprite
+    return hybrids
+
+
+def _caption_vectors(attributes, keep):
+    """(n, len(VOCABULARY)) bags of each sprite's words that `keep` (n, len(VOCABULARY)) keeps, of length
+    1 (0 where no word is left)."""
+    bags = _word_presence(attributes) * keep
+    norms = np.linalg.norm(bags, axis=1, keepdims=True)
+    return np.divide(bags, norms, out=np.zeros_like(bags), where=norms > 0)
+
+
+def _hybrid_labels(first, second, rng, word_keep):
+    """The caption vectors of hybrids: encode_caption of "A, B", A and B each source's words, each word
+    kept with probability `word_keep` but the kind always kept (a hybrid is named by both its kinds)."""
+    parts = []
+    for attributes in (first, second):
+        keep = rng.random((len(attributes["kind"]), len(VOCABULARY))) < word_keep
+        keep[:, [VOCABULARY.index(k) for k in KIND_NAMES]] = True
+        parts.append(_caption_vectors(attributes, keep))
+    mixed = parts[0] + parts[1]
+    return mixed / np.linalg.norm(mixed, axis=1, keepdims=True)
+
+
+def caption_dataset(n=89_400, seed=0, word_keep=WORD_KEEP, held_out=True, hybrids=0.0):
     """Generated sprites with caption vectors as labels: the training set of the caption model.
 
     Each sprite keeps each of its words with probability ``word_keep`` (drawn once, from ``seed``),
     so the network sees "mushroom", "red mushroom", "non-hero red" ...; a sprite left with no word
     gets the null context. With ``held_out``, sprites of the HELD_OUT colour-kind pairs are removed.
+    ``hybrids`` adds round(hybrids * n) hybrid_sprites (of seed + 1), labelled as the two-part caption
+    "A, B" of their sources' words.
     """
+    if not 0 <= hybrids <= 1:
+        raise ValueError(f"hybrids is a share of n between 0 and 1 (e.g. 0.15), got {hybrids!r}")
     images, attributes = generate_sprite_attributes(n, seed=seed)
-    present = _word_presence(attributes)
-    keep = np.random.default_rng((seed, 101)).random(present.shape) < word_keep
-    bags = present * keep
-    norms = np.linalg.norm(bags, axis=1, keepdims=True)
-    labels = np.divide(bags, norms, out=np.zeros_like(bags), where=norms > 0)
+    keep = np.random.default_rng((seed, 101)).random((n, len(VOCABULARY))) < word_keep
+    labels = _caption_vectors(attributes, keep)
     rows = ~is_held_out(attributes) if held_out else np.ones(n, bool)
-    return SpriteDataset(to_model_space(images[rows]), torch.from_numpy(labels[rows]), VOCABULARY)
+    images, labels = images[rows], labels[rows]
+    n_hybrids = round(hybrids * n)
+    if n_hybrids:
+        mixed, first, second = hybrid_sprites(n_hybrids, seed=seed + 1)
+        images = np.concatenate([images, mixed])
+        labels = np.concatenate([labels, _hybrid_labels(first, second, np.random.default_rng((seed, 102)), word_keep)])
+    return SpriteDataset(to_model_space(images), torch.from_numpy(labels), VOCABULARY)
 
 
 def word_class_matrix(n=20_000, seed=0):

@@ -178,8 +178,15 @@ def test_real_sprites_score_the_classifier_ceiling():
     assert (row["class_acc"], row["kind_acc"], row["colour_acc"], row["all_acc"]) == (1.0, 1.0, 1.0, 1.0)
 
 
+def test_real_sprites_of_a_mix_are_hybrids_of_its_kinds():
+    images = real_sprites_for("mushroom, ghost=0.5", 4, pool=500)
+    mushrooms, ghosts = real_sprites_for("mushroom", 4, pool=500), real_sprites_for("ghost", 4, pool=500)
+    assert np.array_equal(images[0, :8], mushrooms[0, :8]) and np.array_equal(images[0, 8:], ghosts[0, 8:])
+    assert np.array_equal(images[1, :, :8], mushrooms[1, :, :8]) and np.array_equal(images[1, :, 8:], ghosts[1, :, 8:])
+
+
 @pytest.mark.parametrize("prompt, message", [
-    ("mushroom, ghost", "no real sprite shows 'mushroom, ghost'"),
+    ("mushroom ghost", "no real sprite shows 'mushroom ghost'"),
     ("red blue", "no real sprite shows 'red blue'"),
     ("hero staff red", "only 6 of 500 real sprites show 'hero staff red'; ask for n <= 6 per caption"),
 ])

@@ -5,7 +5,8 @@ import torch
 
 from course_lib import sprites
 from course_lib.captions import (CAPTION_COLOURS, HELD_OUT, VOCABULARY, caption_dataset, caption_of, encode_caption,
-                                 is_held_out, widen_context)
+                                 hybrid_sprites, is_held_out, widen_context)
+from course_lib.data import to_model_space
 from course_lib.checkpoint import sha256_of
 from course_lib.pretrained import WEIGHTS_DIR, expected_sha256, load_pretrained
 from course_lib.samplers import sample_ddim
@@ -82,6 +83,41 @@ def test_held_out_pairs_exist_in_the_data_but_not_in_the_training_set(default_se
     for row, i in enumerate(kept[:200]):
         used = {VOCABULARY[k] for k in torch.nonzero(data.labels[row]).flatten()}
         assert used <= set(caption_of(attributes, i).split())
+
+
+def test_hybrids_join_halves_of_two_sprites_of_different_kinds():
+    images, first, second = hybrid_sprites(40, seed=5)
+    pool, attributes = generate_sprite_attributes(120, seed=5)  # hybrid_sprites draws 3n sprites
+
+    def source(half_image):  # the pool row whose pixels match this half, wherever it lies
+        return {i for i, p in enumerate(pool) if np.array_equal(p[half_image[0]], half_image[1])}
+
+    assert images.shape == (40, 16, 16, 3) and images.dtype == np.uint8
+    for i in (0, 1, 2, 3):
+        top_or_left = (slice(None, 8),) if i % 2 == 0 else (slice(None), slice(None, 8))
+        rest = (slice(8, None),) if i % 2 == 0 else (slice(None), slice(8, None))
+        a, b = source((top_or_left, images[i][top_or_left])), source((rest, images[i][rest]))
+        assert any(attributes["kind"][k] == first["kind"][i] for k in a)
+        assert any(attributes["kind"][k] == second["kind"][i] for k in b)
+    assert np.all(first["kind"] != second["kind"]) and np.all(first["kind"] != "")
+    assert not is_held_out(first).any() and not is_held_out(second).any()
+
+
+def test_hybrids_are_captioned_as_the_mix_of_both_captions():
+    n = 1000
+    plain = caption_dataset(n, seed=0)
+    data = caption_dataset(n, seed=0, hybrids=0.1, word_keep=1.0)
+    images, first, second = hybrid_sprites(100, seed=1)
+    assert len(data) == len(plain) + 100 and torch.equal(data.images[-100:], to_model_space(images))
+    for i in range(0, 100, 17):  # with every word kept, the label is encode_caption("A, B")
+        caption = f"{caption_of(first, i)}, {caption_of(second, i)}"
+        assert torch.allclose(data.labels[len(plain) + i], encode_caption(caption), atol=1e-6), caption
+    assert torch.equal(caption_dataset(n, seed=0, hybrids=0.0).labels, plain.labels)
+    dropped = caption_dataset(n, seed=0, hybrids=0.1).labels[-100:]  # words dropped, but never a kind
+    kinds = [VOCABULARY.index(k) for k in KIND_NAMES]
+    assert torch.all((dropped[:, kinds] > 0).sum(1) == 2)
+    with pytest.raises(ValueError, match="hybrids is a share of n between 0 and 1"):
+        caption_dataset(100, hybrids=15)
 
 
 def test_kinds_are_what_the_drawing_functions_drew(monkeypatch):
@@ -183,3 +219,4 @@ def test_shipped_attribute_classifier_reads_class_kind_and_colour():
     accuracy = {name: (predicted[name] == truth[:, k]).double().mean().item()
                 for k, name in enumerate(("class", "kind", "colour"))}
     assert accuracy["class"] >= 0.99 and accuracy["kind"] >= 0.98 and accuracy["colour"] >= 0.78, accuracy
+

@@ -14,6 +14,7 @@ from PIL import Image
 
 from course_lib import sample_ddim
 from course_lib.__main__ import main
+from course_lib.captions import VOCABULARY
 from course_lib.data import CLASS_NAMES, to_uint8
 from course_lib.pretrained import WEIGHTS_DIR, context_names, expected_sha256, load_weights
 from course_lib.sample_files import available_memory, write_samples
@@ -305,6 +306,17 @@ def test_train_adds_context_film_layers_to_init_weights_that_lack_them(tiny_weig
     assert model.config == {"in_channels": 3, "n_feat": 8, "n_cfeat": 5, "height": 16, "context_film": True}
     assert model.contextfilm3.model[-1].weight.abs().sum() > 0  # trained away from its zero start
     assert _sample(out, tmp_path / "x.npy", "--n", 2, "--context", "food") == 0
+
+
+def test_train_on_captions_with_hybrids_widens_the_context_and_hybrids_need_captions(tiny_weights, tmp_path, capsys):
+    out = tmp_path / "captions.pt"
+    assert main(["train", "--data", "captions", "--hybrids", "0.5", "--n", "40", "--max-steps", "1",
+                 "--batch-size", "20", "--init", str(tiny_weights), "--out", str(out)]) == 0
+    model, _ = load_weights(out, sha256=expected_sha256(out))
+    assert model.n_cfeat == len(VOCABULARY)
+    assert main(["train", "--hybrids", "0.2", "--n", "40", "--max-steps", "1", "--out", str(tmp_path / "x.pt")]) == 2
+    assert "--hybrids adds hybrid sprites to caption training: use it with --data captions" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
 
 
 def test_export_ships_a_checkpoints_ema_weights_and_says_the_run_is_partial(tmp_path, capsys):
