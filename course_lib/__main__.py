@@ -284,7 +284,7 @@ def build_parser():
                    help="the context also shifts the decoder and scales/shifts its 16x16 stage (the caption model)")
     t.add_argument("--hybrids", type=float, default=0.0,
                    help='with --data captions: add this share of hybrid sprites (half one kind, half another), '
-                        'captioned "A, B", so that mixed captions have sprites to learn from (e.g. 0.15)')
+                        'captioned "A, B", so that mixed captions have sprites to learn from (e.g. 0.2)')
     t.add_argument("--timesteps", type=int, default=500, help="T, the number of noise levels")
     t.add_argument("--seed", type=int, default=0, help="weights, data order and noise")
     t.add_argument("--checkpoint", default=None, help="checkpoint file for resuming")

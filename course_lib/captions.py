@@ -164,7 +164,7 @@ def caption_dataset(n=89_400, seed=0, word_keep=WORD_KEEP, held_out=True, hybrid
     "A, B" of their sources' words.
     """
     if not 0 <= hybrids <= 1:
-        raise ValueError(f"hybrids is a share of n between 0 and 1 (e.g. 0.15), got {hybrids!r}")
+        raise ValueError(f"hybrids is a share of n between 0 and 1 (e.g. 0.2), got {hybrids!r}")
     images, attributes = generate_sprite_attributes(n, seed=seed)
     keep = np.random.default_rng((seed, 101)).random((n, len(VOCABULARY))) < word_keep
     labels = _caption_vectors(attributes, keep)
