@@ -112,7 +112,6 @@ def test_hybrids_are_captioned_as_the_mix_of_both_captions():
     for i in range(0, 100, 17):  # with every word kept, the label is encode_caption("A, B")
         caption = f"{caption_of(first, i)}, {caption_of(second, i)}"
         assert torch.allclose(data.labels[len(plain) + i], encode_caption(caption), atol=1e-6), caption
-    assert torch.equal(caption_dataset(n, seed=0, hybrids=0.0).labels, plain.labels)
     dropped = caption_dataset(n, seed=0, hybrids=0.1).labels[-100:]  # words dropped, but never a kind
     kinds = [VOCABULARY.index(k) for k in KIND_NAMES]
     assert torch.all((dropped[:, kinds] > 0).sum(1) == 2)
