@@ -115,13 +115,14 @@ def hybrid_sprites(n, seed=0):
     """
     images, attributes = generate_sprite_attributes(3 * n, seed=seed)
     usable = np.flatnonzero((attributes["kind"] != "") & ~is_held_out(attributes))
-    first, second = usable[:len(usable) // 2], usable[len(usable) // 2:][:len(usable) // 2]  # (m,), (m,)
+    half = len(usable) // 2
+    first, second = usable[:half], usable[half:2 * half]  # candidate pairs: (m,) and (m,) sprite indices
     pairs = np.flatnonzero(attributes["kind"][first] != attributes["kind"][second])
     if len(pairs) < n:
         raise RuntimeError(f"only {len(pairs)} hybrid pairs among {3 * n} sprites; draw more")
     first, second = first[pairs[:n]], second[pairs[:n]]
-    return join_halves(images[first], images[second]), *({key: v[rows] for key, v in attributes.items()}
-                                                         for rows in (first, second))
+    sources = [{key: values[rows] for key, values in attributes.items()} for rows in (first, second)]
+    return join_halves(images[first], images[second]), *sources
 
 
 def join_halves(first, second):
