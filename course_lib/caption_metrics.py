@@ -4,8 +4,9 @@ show what their caption asked for.
     logits (B, 5 + 38 + 12) = [class | kind | colour]: the SpriteClassifier body, one linear layer
     attribute accuracy = share of samples whose predicted attribute is the one the caption names
                          (a kind alone names its class too: "potion" asks for food)
-    a mix "A, B=w" of two kinds is found in a sample when the two kinds the classifier finds most
-    likely are A and B
+    a mix "A, B" of two kinds is found in a sample when one half of it shows A and the other half B,
+    split top/bottom or left/right: the kind the classifier names for each half, the other half white
+    (it is trained on whole sprites and on copies with one random half kept, keep_half)
     the classifier's ceiling for a caption = the same scores on real sprites that show what it names
                                              (for a mix: real hybrids of its two kinds, join_halves)
 """
@@ -25,12 +26,13 @@ from .precision import eval_mode, resolve_precision
 from .pretrained import WEIGHTS_DIR, record_in_manifest
 from .sprites import CLASS_NAMES, COLOUR_NAMES, KIND_CLASSES, KIND_NAMES, generate_sprite_attributes
 
-__all__ = ["ATTRIBUTES", "PROMPT_SETS", "attribute_targets", "train_caption_classifier", "ship_caption_classifier",
-           "load_caption_classifier", "predict_attributes", "asked_attributes", "score_prompt", "evaluate_prompts",
-           "real_sprites_for", "score_real_sprites", "caption_table"]
+__all__ = ["ATTRIBUTES", "PROMPT_SETS", "HALVES", "attribute_targets", "keep_half", "train_caption_classifier",
+           "ship_caption_classifier", "load_caption_classifier", "predict_attributes", "asked_attributes",
+           "score_prompt", "evaluate_prompts", "real_sprites_for", "score_real_sprites", "caption_table"]
 
 ATTRIBUTES = {"class": CLASS_NAMES, "kind": ("none",) + KIND_NAMES, "colour": COLOUR_NAMES}
 CAPTION_CLASSIFIER_FILE = "caption_classifier.pt"
+HALVES = ("top", "bottom", "left", "right")  # predict_attributes' "kind_halves" columns, in this order
 MIX_WEIGHT = 1.0  # the second caption's weight in the notebook's mixes and the "mixes" set
 REAL_POOL = 20_000  # real sprites drawn per class to find those that show a caption
 PROMPT_SETS = {  # the README's caption table: captions the model was trained on, held-out pairs, mixes
@@ -51,6 +53,26 @@ def attribute_targets(attributes):
     return torch.stack([torch.as_tensor(attributes["class"]), kind, colour], 1)
 
 
+def keep_half(images, half):
+    """Images (N, 3, H, W) in [-1, 1] with all but one half white (1.0, the background): "top",
+    "bottom", "left" or "right"."""
+    h, w = images.shape[-2:]
+    blanked = {"top": (slice(h // 2, None), slice(None)), "bottom": (slice(None, h // 2), slice(None)),
+               "left": (slice(None), slice(w // 2, None)), "right": (slice(None), slice(None, w // 2))}[half]
+    kept = images.clone()
+    kept[(..., *blanked)] = 1.0
+    return kept
+
+
+def _half_copies(images, generator):
+    """Each image once more with one half kept (keep_half), the half drawn at random: (N, 3, H, W)."""
+    which = torch.randint(len(HALVES), (len(images),), generator=generator)
+    copies = torch.empty_like(images)
+    for k, half in enumerate(HALVES):
+        copies[which == k] = keep_half(images[which == k], half)
+    return copies
+
+
 def _split(logits):
     """The logits (B, 55) as {attribute: (B, size)}."""
     return dict(zip(ATTRIBUTES, logits.split([len(v) for v in ATTRIBUTES.values()], dim=1)))
@@ -58,26 +80,33 @@ def _split(logits):
 
 def train_caption_classifier(n=40_000, seed=CLASSIFIER_SEED, epochs=8, batch_size=128, lr=3e-3, max_shift=1,
                              heldout_n=5000, heldout_seed=HELDOUT_SEED):
-    """A SpriteClassifier with a class, a kind and a colour head, trained on n generated sprites (the
-    sum of the three cross-entropies). Returns (classifier, info); info holds each head's accuracy on
-    heldout_n sprites of heldout_seed."""
+    """A SpriteClassifier with a class, a kind and a colour head, trained on n generated sprites and a
+    copy of each with one random half kept, labelled as its sprite (so all three heads learn to name a
+    sprite from half of it), on the sum of the three cross-entropies. Returns (classifier, info); info
+    holds each head's accuracy on heldout_n sprites of heldout_seed, and the kind head's on each half
+    of them alone ("heldout_half_kind_accuracy")."""
     started = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = SpriteClassifier(n_classes=sum(len(v) for v in ATTRIBUTES.values()))
     sprites, attributes = generate_sprite_attributes(n, seed=seed)
-    targets = attribute_targets(attributes)  # (n, 3)
+    generator = torch.Generator().manual_seed(seed)
+    images = to_model_space(sprites)
+    images = torch.cat([images, _half_copies(images, generator)])  # (2n, 3, 16, 16)
+    targets = attribute_targets(attributes).repeat(2, 1)  # (2n, 3)
 
     def loss_of(logits, idx):
         return sum(F.cross_entropy(head, targets[idx, k]) for k, head in enumerate(_split(logits).values()))
 
-    loss = fit_classifier(model, to_model_space(sprites), loss_of, torch.Generator().manual_seed(seed), epochs,
-                          batch_size, lr, max_shift)
+    loss = fit_classifier(model, images, loss_of, generator, epochs, batch_size, lr, max_shift)
     heldout, heldout_attributes = generate_sprite_attributes(heldout_n, seed=heldout_seed)
     predicted = predict_attributes(model, to_model_space(heldout))
     truth = attribute_targets(heldout_attributes)
     info = {f"heldout_{name}_accuracy": (predicted[name] == truth[:, k]).double().mean().item()
             for k, name in enumerate(ATTRIBUTES)}
+    has_kind = truth[:, 1] > 0
+    halves_right = predicted["kind_halves"][has_kind] == truth[has_kind, 1:2]  # (n with a kind, 4)
+    info["heldout_half_kind_accuracy"] = round(halves_right.double().mean().item(), 4)
     info.update(heldout_n=heldout_n, heldout_seed=heldout_seed, train_n=n, seed=seed, epochs=epochs,
                 max_shift=max_shift, final_loss=round(loss.item(), 5),
                 train_seconds=round(time.perf_counter() - started, 1), torch=str(torch.__version__))
@@ -99,13 +128,17 @@ def load_caption_classifier(device="cpu"):
 
 @torch.no_grad()
 def predict_attributes(classifier, images, batch=1000):
-    """{attribute: (N,) predicted indices into ATTRIBUTES[attribute]}, plus "kind_top2" (N, 2)."""
+    """{attribute: (N,) predicted indices into ATTRIBUTES[attribute]}, plus "kind_halves" (N, 4): the
+    kind predicted for each of the HALVES kept alone."""
     device = next(classifier.parameters()).device
+
+    def heads_of(half=None):
+        chunks = (chunk if half is None else keep_half(chunk, half) for chunk in images.split(batch))
+        return _split(torch.cat([classifier(chunk.to(device)).cpu() for chunk in chunks]))
+
     with eval_mode(classifier):
-        logits = torch.cat([classifier(chunk.to(device)).cpu() for chunk in images.split(batch)])
-    heads = _split(logits)
-    out = {name: head.argmax(1) for name, head in heads.items()}
-    out["kind_top2"] = heads["kind"].topk(2, dim=1).indices
+        out = {name: head.argmax(1) for name, head in heads_of().items()}
+        out["kind_halves"] = torch.stack([heads_of(half)["kind"].argmax(1) for half in HALVES], 1)  # (N, 4)
     return out
 
 
@@ -140,9 +173,13 @@ def score_prompt(predicted, asked):
         if name in asked:
             hits[name] = predicted[name] == asked[name]
     if "mix" in asked:
-        top2 = predicted["kind_top2"]
+        kind_of = dict(zip(HALVES, predicted["kind_halves"].unbind(1)))
         a, b = asked["mix"]
-        hits["both_kinds"] = ((top2[:, 0] == a) & (top2[:, 1] == b)) | ((top2[:, 0] == b) & (top2[:, 1] == a))
+
+        def split_shows_both(one, other):
+            return ((kind_of[one] == a) & (kind_of[other] == b)) | ((kind_of[one] == b) & (kind_of[other] == a))
+
+        hits["both_kinds"] = split_shows_both("top", "bottom") | split_shows_both("left", "right")
     if hits:
         hits["all"] = torch.stack(list(hits.values())).all(0)
     return hits

@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from course_lib.__main__ import main
-from course_lib.caption_metrics import (ATTRIBUTES, PROMPT_SETS, asked_attributes, real_sprites_for, score_prompt,
-                                       score_real_sprites)
+from course_lib.caption_metrics import (ATTRIBUTES, PROMPT_SETS, asked_attributes, keep_half, load_caption_classifier,
+                                       predict_attributes, real_sprites_for, score_prompt, score_real_sprites)
 from course_lib.caption_widgets import caption_box, caption_mixer, caption_rows, mix_caption, plot_caption_vector
-from course_lib.captions import VOCABULARY, encode_caption
+from course_lib.captions import VOCABULARY, caption_words, encode_caption
+from course_lib.data import to_model_space
 from course_lib.pretrained import load_pretrained
 from course_lib.sprites import CLASS_NAMES, COLOUR_NAMES, generate_sprite_attributes
 
@@ -33,17 +34,20 @@ def test_asked_attributes_fixed_values():
 
 def test_score_prompt_counts_each_attribute():
     predicted = {"class": torch.tensor([2, 2, 1]), "kind": torch.tensor([_kind("potion"), _kind("mug"), 0]),
-                 "colour": torch.tensor([0, 0, 0]), "kind_top2": torch.zeros(3, 2, dtype=torch.long)}
+                 "colour": torch.tensor([0, 0, 0]), "kind_halves": torch.zeros(3, 4, dtype=torch.long)}
     hits = score_prompt(predicted, asked_attributes("red potion"))
     assert hits["class"].tolist() == [True, True, False]
     assert hits["kind"].tolist() == [True, False, False]
     assert hits["colour"].tolist() == [True, True, True]
     assert hits["all"].tolist() == [True, False, False]
-    top2 = torch.tensor([[_kind("ghost"), _kind("mushroom")], [_kind("mushroom"), _kind("bat")],
-                         [_kind("mushroom"), _kind("ghost")]])
-    mix = score_prompt({**predicted, "class": torch.tensor([1, 1, 1]), "kind_top2": top2},
+    m, g, b = _kind("mushroom"), _kind("ghost"), _kind("bat")
+    halves = torch.tensor([[g, m, g, g],   # columns: top, bottom, left, right; ghost over mushroom: found
+                           [m, b, m, g],   # mushroom beside ghost: found
+                           [m, m, m, m],   # a mushroom in every half: not found
+                           [g, b, m, b]])  # each kind in a half, but of different splits: not found
+    mix = score_prompt({"class": torch.ones(4, dtype=torch.long), "kind_halves": halves},
                        asked_attributes("mushroom, ghost"))
-    assert mix["both_kinds"].tolist() == [True, False, True]
+    assert mix["both_kinds"].tolist() == [True, True, False, False]
 
 
 def test_prompt_sets_use_only_vocabulary_words():
@@ -176,6 +180,26 @@ def test_real_sprites_score_the_classifier_ceiling():
     row = score_real_sprites(["blue mushroom", "food apple red"], n=20, pool=500)
     assert row["sampler"] == "real sprites" and list(row["by_prompt"]) == ["blue mushroom", "food apple red"]
     assert (row["class_acc"], row["kind_acc"], row["colour_acc"], row["all_acc"]) == (1.0, 1.0, 1.0, 1.0)
+
+
+def test_keep_half_whitens_the_other_half():
+    images = torch.linspace(-1, 0.5, 2 * 3 * 4 * 4).view(2, 3, 4, 4)
+    for half, kept in (("top", (slice(None), slice(None), slice(0, 2))), ("bottom", (..., slice(2, 4), slice(None))),
+                       ("left", (..., slice(0, 2))), ("right", (..., slice(2, 4)))):
+        out = keep_half(images, half)
+        assert torch.equal(out[kept], images[kept]) and (out == 1).sum().item() == images.numel() // 2, half
+
+
+def test_shipped_classifier_finds_both_kinds_in_real_hybrids_only():
+    """The mix judge on real sprites: halves of two kinds are found, one kind whole is not."""
+    mixes = list(PROMPT_SETS["mixes"])
+    hybrids = score_real_sprites(mixes, n=80, pool=2000)
+    assert hybrids["both_kinds_acc"] >= 0.9, hybrids["by_prompt"]
+    classifier = load_caption_classifier()
+    for mix in mixes:
+        for words, _ in caption_words(mix):
+            predicted = predict_attributes(classifier, to_model_space(real_sprites_for(" ".join(words), 20, pool=2000)))
+            assert score_prompt(predicted, asked_attributes(mix))["both_kinds"].sum() <= 1, (mix, part)
 
 
 def test_real_sprites_of_a_mix_are_hybrids_of_its_kinds():
