@@ -1,5 +1,6 @@
 """Command line: `python -m course_lib {sample,train,evaluate,report,bench,vocabulary,export,...} --help`."""
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -10,11 +11,13 @@ import torch
 
 from .bench import add_bench_arguments, run_bench_command
 from .caption_metrics import PROMPT_SETS, caption_table, evaluate_prompts, score_real_sprites
-from .captions import CAPTION_COLOURS, HELD_OUT, VOCABULARY, caption_dataset, encode_caption, widen_context
+from .captions import (CAPTION_COLOURS, HELD_OUT, MIX_COMPOSE, MIX_GUIDANCE, VOCABULARY, caption_conditions,
+                       caption_dataset, caption_words, check_compose, widen_context)
 from .checkpoint import atomic_write, load_checked
 from .data import CLASS_NAMES, SpriteDataset, parse_context
 from .distributed import local_device, process_group
-from .metrics import DEFAULT_STEPS, QUALITY_FILE, add_evaluate_arguments, load_quality, quality_table, run_evaluate
+from .metrics import (DEFAULT_STEPS, QUALITY_FILE, add_evaluate_arguments, list_of, load_quality, quality_table,
+                      run_evaluate)
 from .model import ContextUnet, with_context_film
 from .precision import add_hardware_arguments, pick_device
 from .pretrained import (WEIGHTS_DIR, context_names, expected_sha256, load_pretrained, load_weights,
@@ -67,14 +70,18 @@ def cmd_sample(args):
     if args.weights is not None and expected_sha256(args.weights) is None:
         print(f"note: no manifest.json beside {args.weights} records it, so its sha256 is not checked",
               file=sys.stderr)
-    caption = None if args.prompt is None else encode_caption(args.prompt)  # a typo fails before the model loads
-    model, sched = _load_model(args.weights, device, captions=caption is not None)
-    context = parse_context(args.context, context_names(model)) if caption is None else caption
+    shares = None
+    if args.prompt is not None:  # a typo fails before the model loads
+        caption, shares = caption_conditions(args.prompt, args.compose)
+    elif args.compose:
+        raise ValueError("--compose acts on mixed captions: give --prompt \"mushroom, ghost\" with it")
+    model, sched = _load_model(args.weights, device, captions=args.prompt is not None)
+    context = parse_context(args.context, context_names(model)) if args.prompt is None else caption
     hint = _overflow_hint(args.guidance, context)
 
     def sample(n, generator):
         return SAMPLERS[args.sampler](model, sched, n=n, context=context, guidance=args.guidance,
-                                      generator=generator, precision=args.precision, **kwargs)
+                                      generator=generator, precision=args.precision, context_shares=shares, **kwargs)
 
     seconds, timesteps = write_samples(out, sample, args.n, args.batch_size, torch.Generator().manual_seed(args.seed),
                                        nrow=args.nrow, scale=args.scale, overflow_hint=hint)
@@ -197,6 +204,8 @@ def cmd_evaluate(args):
         if args.real_sprites:
             raise ValueError("--real-sprites scores real sprites of captions: give --prompt-set or --prompt too")
         return run_evaluate(args)
+    for compose in args.compose:
+        check_compose(compose)
     runs = [(prompt, [prompt]) for prompt in args.prompt] + [(name, PROMPT_SETS[name]) for name in args.prompt_set]
     if args.real_sprites:
         for name, prompts in runs:
@@ -204,13 +213,15 @@ def cmd_evaluate(args):
         return
     device = pick_device(args.device)
     model, sched = _load_model(args.weights, device, captions=True)
-    for guidance in args.guidance:
-        for sampler in args.sampler:
-            for steps in args.steps or [DEFAULT_STEPS[sampler]]:
-                for name, prompts in runs:
-                    row = evaluate_prompts(model, sched, prompts, n=args.n, guidance=guidance, sampler=sampler,
-                                           steps=steps, seed=args.seed, batch=args.batch, precision=args.precision)
-                    print(json.dumps({"prompt_set": name, **row}), flush=True)
+    for guidance, compose, sampler in itertools.product(args.guidance, args.compose, args.sampler):
+        for steps in args.steps or [DEFAULT_STEPS[sampler]]:
+            for name, prompts in runs:
+                if compose and all(len(caption_words(p)) == 1 for p in prompts):
+                    continue  # compose acts on mixes only: the same sprites as at compose 0
+                row = evaluate_prompts(model, sched, prompts, n=args.n, guidance=guidance, sampler=sampler,
+                                       steps=steps, seed=args.seed, batch=args.batch, precision=args.precision,
+                                       compose=compose)
+                print(json.dumps({"prompt_set": name, **row}), flush=True)
 
 
 def cmd_vocabulary(args):
@@ -257,6 +268,9 @@ def build_parser():
                       help='a caption for the caption model: "red potion", a mix "mushroom, ghost=0.7" '
                            "(`vocabulary` lists the words)")
     s.add_argument("--guidance", type=float, default=0.0, help="classifier-free guidance w (0: none; 2 is good)")
+    s.add_argument("--compose", type=float, default=0.0,
+                   help="for a mixed --prompt: the share of guidance each caption gets on its own, 0 to 1 (0: the "
+                        f"mixed vector only; {MIX_COMPOSE:g} with --guidance {MIX_GUIDANCE:g} finds most mixes)")
     s.add_argument("--seed", type=int, default=0, help="same seed, same sprites")
     s.add_argument("--weights", default=None, help=f"a weights file (default: the shipped one in {WEIGHTS_DIR})")
     s.add_argument("--out", required=True, help="FILE.png (grid) or FILE.npy (uint8 (n,16,16,3))")
@@ -301,6 +315,9 @@ def build_parser():
     e.add_argument("--prompt-set", action="append", default=[], choices=sorted(PROMPT_SETS),
                    help="evaluate the caption model on a set of captions: " + "; ".join(
                        f"{name}: {' | '.join(prompts)}" for name, prompts in PROMPT_SETS.items()))
+    e.add_argument("--compose", type=list_of(float), default=[0.0],
+                   help="for mixed captions: a share or a list (0,0.5) of guidance each caption gets on its own; "
+                        "default: 0")
     e.add_argument("--real-sprites", action="store_true",
                    help="score real sprites that show each caption instead of samples: the classifier's ceiling "
                         "(not for mixes)")

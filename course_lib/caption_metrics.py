@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .captions import HELD_OUT, caption_words, encode_caption, join_halves
+from .captions import HELD_OUT, caption_words, join_halves, stack_conditions
 from .data import to_model_space
 from .metrics import (CLASSIFIER_SEED, HELDOUT_SEED, SpriteClassifier, fit_classifier, load_classifier,
                       sample_in_batches, save_classifier)
@@ -199,21 +199,26 @@ def _shipped(device):
 
 
 def evaluate_prompts(model, sched, prompts, n=1000, guidance=0.0, sampler="ddim", steps=25, seed=0,
-                     classifier=None, batch=500, precision="auto"):
+                     classifier=None, batch=500, precision="auto", compose=0.0):
     """Sample n sprites spread evenly over the captions in `prompts` and score what each asked for.
 
     Returns a dict: the accuracy of every attribute asked for ("class_acc", "kind_acc", "colour_acc",
     "both_kinds_acc" for mixes, "all_acc"), each over the samples whose caption asks for it, and the
-    same per prompt. Samples come from torch.Generator().manual_seed(seed), `batch` at a time.
+    same per prompt. Samples come from torch.Generator().manual_seed(seed), `batch` at a time; mixes
+    are composed as captions.caption_conditions does at `compose`.
     """
     prompts = _prompt_list(prompts, n)
     device = sched.alpha_bars.device
     classifier = _shipped(str(device)) if classifier is None else classifier
-    contexts = torch.stack([encode_caption(p) for p in prompts]).repeat_interleave(n // len(prompts), 0)  # (n, V)
-    images, seconds = sample_in_batches(model, sched, sampler, contexts, guidance, seed, batch, steps=steps,
-                                        precision=precision)
+    contexts, shares = stack_conditions(prompts, compose)  # (P, V), or (P, C, V) and (P, C)
+    per = n // len(prompts)
+    images, seconds = sample_in_batches(model, sched, sampler, contexts.repeat_interleave(per, 0), guidance, seed,
+                                        batch, shares=None if shares is None else shares.repeat_interleave(per, 0),
+                                        steps=steps, precision=precision)
     row = {"prompts": prompts, "sampler": sampler, "steps": steps, "guidance": guidance, "n": n, "seed": seed,
            "precision": resolve_precision(precision, device)}
+    if any(len(caption_words(p)) > 1 for p in prompts):
+        row["compose"] = compose
     row.update(_accuracies(predict_attributes(classifier, images), prompts), seconds=seconds)
     return row
 
@@ -276,19 +281,20 @@ def score_real_sprites(prompts, n=1000, seed=HELDOUT_SEED, classifier=None, pool
 
 
 def caption_table(rows):
-    """A markdown table of `evaluate --prompt-set` lines: per caption set and guidance, the share of
-    samples with each named attribute right; lines of `--real-sprites` are the classifier's ceiling. A
-    later line for the same setting replaces an earlier one."""
+    """A markdown table of `evaluate --prompt-set` lines: per caption set, guidance and compose (mixes
+    only), the share of samples with each named attribute right; lines of `--real-sprites` are the
+    classifier's ceiling. A later line for the same setting replaces an earlier one."""
     columns = (("class_acc", "class"), ("kind_acc", "kind"), ("colour_acc", "colour"),
                ("both_kinds_acc", "both kinds found"), ("all_acc", "all named attributes"))
-    latest = {(row["prompt_set"], row.get("guidance"), row["sampler"], row.get("steps")): row for row in rows}
-    lines = ["| captions | guidance | sprites from | n | " + " | ".join(label for _, label in columns) + " |",
-             "|---|---|---|---|" + "---|" * len(columns)]
-    for (name, guidance, sampler, steps), row in latest.items():
+    latest = {(row["prompt_set"], row.get("guidance"), row.get("compose"), row["sampler"], row.get("steps")): row
+              for row in rows}
+    lines = ["| captions | guidance | compose | sprites from | n | " + " | ".join(label for _, label in columns) + " |",
+             "|---|---|---|---|---|" + "---|" * len(columns)]
+    for (name, guidance, compose, sampler, steps), row in latest.items():
         cells = [f"{100 * row[key]:.1f}%" if key in row else "–" for key, _ in columns]
-        setting = "–" if guidance is None else f"{float(guidance):g}"
+        settings = ["–" if value is None else f"{float(value):g}" for value in (guidance, compose)]
         source = sampler if steps is None else f"{sampler} {steps}"
-        lines.append(f"| {name} | {setting} | {source} | {row['n']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | {' | '.join(settings)} | {source} | {row['n']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

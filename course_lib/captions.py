@@ -11,6 +11,9 @@ rescaled to length 1.
 
     hybrid of A and B = A's top (or left) half beside B's bottom (or right) half, captioned "A, B"
 
+    conditions of "A=w_A, B=w_B" at compose s: encode_caption of it, share 1 − s, and A and B alone,
+    shares s w_A / (w_A + w_B) and s w_B / (w_A + w_B)   (samplers.guided_eps composes them)
+
 Hybrids are what a two-part caption names: one sprite that is both things, the course's "pineapple
 chair". The generator draws no such sprite, so caption_dataset can add some (``hybrids``).
 """
@@ -22,13 +25,15 @@ import torch
 from .data import SpriteDataset, to_model_space
 from .sprites import CLASS_NAMES, COLOUR_NAMES, KIND_NAMES, generate_sprite_attributes
 
-__all__ = ["VOCABULARY", "CAPTION_COLOURS", "HELD_OUT", "encode_caption", "caption_words", "caption_of",
+__all__ = ["VOCABULARY", "CAPTION_COLOURS", "HELD_OUT", "MIX_GUIDANCE", "MIX_COMPOSE", "encode_caption",
+           "caption_words", "check_compose", "caption_conditions", "stack_conditions", "caption_of",
            "hybrid_sprites", "join_halves", "caption_dataset", "word_class_matrix", "widen_context"]
 
 CAPTION_COLOURS = tuple(c for c in COLOUR_NAMES if c != "black")  # black: under 1,000 of the 89,400 sprites
 VOCABULARY = CLASS_NAMES + KIND_NAMES + CAPTION_COLOURS
 HELD_OUT = (("blue", "mushroom"), ("green", "potion"), ("pink", "slime"), ("purple", "fireball"))
 WORD_KEEP = 0.75  # each word of a training caption is kept with this probability
+MIX_GUIDANCE, MIX_COMPOSE = 3.0, 0.5  # the caption mixer's settings: most mixes found (README, "Mixing captions")
 _LISTING = "`python -m course_lib vocabulary` lists them"
 
 
@@ -80,6 +85,50 @@ def encode_caption(text):
     if norm == 0:
         raise ValueError(f"caption {text!r} has all weights 0; give at least one part a weight > 0")
     return vector / norm
+
+
+def check_compose(compose):
+    """A ValueError unless compose is a number in [0, 1]."""
+    if isinstance(compose, bool) or not isinstance(compose, (int, float)) or not 0 <= compose <= 1:
+        raise ValueError(f"compose must be a number in [0, 1] (0: mix the caption vectors, 1: each caption "
+                         f"guides on its own), got {compose!r}")
+
+
+def caption_conditions(text, compose=0.0):
+    """What the samplers get for a caption: (context, context_shares).
+
+    A caption of two or more parts with weights w_p, at ``compose`` s > 0, is C conditions (C, V): its
+    mixed vector encode_caption(text) with share 1 − s, then each part alone with share s w_p / Σ_q w_q
+    (parts of weight 0 and shares of 0 left out). s = 0 is the course's mix of vectors, s = 1 lets each
+    caption guide on its own. Any other caption, or s = 0, is encode_caption(text) (V,) and shares None.
+    """
+    check_compose(compose)
+    mixed = encode_caption(text)
+    parts = [(" ".join(words), weight) for words, weight in caption_words(text) if weight > 0]
+    if len(parts) < 2 or compose == 0:
+        return mixed, None
+    total = sum(weight for _, weight in parts)
+    conditions = [(mixed, 1 - compose)] + [(encode_caption(words), compose * weight / total)
+                                           for words, weight in parts]
+    conditions = [(vector, share) for vector, share in conditions if share > 0]
+    return torch.stack([vector for vector, _ in conditions]), torch.tensor([share for _, share in conditions])
+
+
+def stack_conditions(captions, compose=0.0):
+    """caption_conditions of each caption, one row each: (contexts (n, V), None) when none is composed,
+    else (contexts (n, C, V), shares (n, C)), C the most conditions of any caption; rows with fewer are
+    padded with null contexts of share 0."""
+    conditions = [caption_conditions(text, compose) for text in captions]
+    if all(shares is None for _, shares in conditions):
+        return torch.stack([vector for vector, _ in conditions]), None
+    conditions = [(vector[None], torch.ones(1)) if shares is None else (vector, shares)
+                  for vector, shares in conditions]  # each (C_row, V) and (C_row,)
+    width = max(len(shares) for _, shares in conditions)
+    contexts = torch.zeros(len(captions), width, len(VOCABULARY))
+    shares = torch.zeros(len(captions), width)
+    for row, (vectors, row_shares) in enumerate(conditions):
+        contexts[row, :len(vectors)], shares[row, :len(row_shares)] = vectors, row_shares
+    return contexts, shares
 
 
 def caption_of(attributes, i):

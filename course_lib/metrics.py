@@ -270,14 +270,16 @@ def _check_positive_int(name, value, hint):
         raise ValueError(f"{name} must be a positive integer{hint}, got {value!r}")
 
 
-def sample_in_batches(model, sched, sampler, contexts, guidance, seed, batch, **kwargs):
-    """One sample per row of contexts (n, k), `batch` at a time from one generator seeded by `seed`.
+def sample_in_batches(model, sched, sampler, contexts, guidance, seed, batch, shares=None, **kwargs):
+    """One sample per row of contexts (n, k), or (n, C, k) composed by shares (n, C), `batch` at a time
+    from one generator seeded by `seed`.
     Returns (images (n, 3, H, W) clamped to [-1, 1] as saved pictures are, seconds spent sampling)."""
     generator = torch.Generator().manual_seed(seed)
     images, seconds = [], 0.0
-    for context in contexts.split(batch):
+    share_batches = itertools.repeat(None) if shares is None else shares.split(batch)
+    for context, context_shares in zip(contexts.split(batch), share_batches):
         result = SAMPLERS[sampler](model, sched, n=len(context), context=context, guidance=guidance,
-                                   generator=generator, **kwargs)
+                                   generator=generator, context_shares=context_shares, **kwargs)
         images.append(result.images)
         seconds += result.seconds
     return torch.cat(images).clamp(-1, 1), seconds
@@ -367,7 +369,7 @@ def data_fid_floor(n=1000, seed_a=54321, seed_b=REFERENCE_SEED, classifier=None)
 
 # ---------------------------------------------------------------- command line
 
-def _list_of(kind):
+def list_of(kind):
     """An argparse type: "10,25,50" -> [10, 25, 50]."""
     def parse(text):
         try:
@@ -389,11 +391,11 @@ def _samplers(text):
 def add_evaluate_arguments(parser):
     """The options of `evaluate`; lists give one evaluation (one JSON line) per combination."""
     parser.add_argument("--sampler", type=_samplers, default=["ddim"], help="ddpm, ddim, dpm or a list: ddim,dpm; default: ddim")
-    parser.add_argument("--steps", type=_list_of(int), default=[],
+    parser.add_argument("--steps", type=list_of(int), default=[],
                         help="a number or a list (10,25,50); default: 500 for ddpm, 25 for ddim, 20 for dpm")
     parser.add_argument("--eta", type=float, default=0.0, help="ddim's stochasticity")
     parser.add_argument("--n", type=int, default=1000, help=f"samples, a multiple of {len(CLASS_NAMES)}")
-    parser.add_argument("--guidance", type=_list_of(float), default=[0.0], help="a number or a list (0,1,3); default: 0")
+    parser.add_argument("--guidance", type=list_of(float), default=[0.0], help="a number or a list (0,1,3); default: 0")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampling noise")
     parser.add_argument("--reference-seed", type=int, default=REFERENCE_SEED,
                         help="seed of the real sprites FID compares against")

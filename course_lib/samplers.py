@@ -1,13 +1,14 @@
 """Reverse-process samplers: DDPM, DDIM and DPM-Solver++ (2M), with classifier-free guidance.
 
-| code            | paper symbol                                  |
-|-----------------|-----------------------------------------------|
-| ``alpha_bars``  | ᾱ_t (cumulative product of 1 - β)            |
-| ``eps``         | ε_θ(x_t, t, c), the network's noise estimate  |
-| ``x0_hat``      | x̂_0 = (x_t − sqrt(1 − ᾱ_t) ε) / sqrt(ᾱ_t)     |
-| ``eta``         | η, DDIM's stochasticity (0: deterministic)    |
-| ``guidance``    | w in ε = (1 + w) ε(x, c) − w ε(x, ∅)          |
-| ``t``, ``t_prev`` | integer steps, T ≥ t > t_prev ≥ 0           |
+| code               | paper symbol                                  |
+|--------------------|-----------------------------------------------|
+| ``alpha_bars``     | ᾱ_t (cumulative product of 1 - β)             |
+| ``eps``            | ε_θ(x_t, t, c), the network's noise estimate  |
+| ``x0_hat``         | x̂_0 = (x_t − sqrt(1 − ᾱ_t) ε) / sqrt(ᾱ_t)    |
+| ``eta``            | η, DDIM's stochasticity (0: deterministic)    |
+| ``guidance``       | w in ε = (1 + w) ε(x, c) − w ε(x, ∅)          |
+| ``context_shares`` | a_i in ε(x, c) = Σ_i a_i ε(x, c_i)            |
+| ``t``, ``t_prev``  | integer steps, T ≥ t > t_prev ≥ 0             |
 
 All step arithmetic runs in float32, whatever precision the network ran in.
 """
@@ -139,8 +140,15 @@ def _check_guidance(guidance):
                          f"got {guidance!r}")
 
 
-def guided_eps(model, x, t_frac, context, guidance):
-    """ε = (1 + w) ε(x, c) − w ε(x, ∅), both halves in one batched forward pass."""
+def guided_eps(model, x, t_frac, context, guidance, shares=None):
+    """ε = (1 + w) ε(x, c) − w ε(x, ∅), all network calls in one batched forward pass.
+
+    With ``shares`` a (n, C), ``context`` (n, C, k) holds C conditions per sprite, composed as
+    ε(x, c) = Σ_i a_i ε(x, c_i), Σ_i a_i = 1. Then ε = ε(x, ∅) + Σ_i (1 + w) a_i (ε(x, c_i) − ε(x, ∅)),
+    the conjunction (AND) of Composable Diffusion (Liu et al. 2022) with weights (1 + w) a_i.
+    """
+    if shares is not None:
+        return _composed_eps(model, x, t_frac, context, guidance, shares)
     if guidance == 0 or context is None:
         return model(x, t_frac, context).float()
     n = x.shape[0]
@@ -150,8 +158,43 @@ def guided_eps(model, x, t_frac, context, guidance):
     return (1 + guidance) * eps_c - guidance * eps_null
 
 
+def _composed_eps(model, x, t_frac, context, guidance, shares):
+    """guided_eps for C conditions per sprite: context (n, C, k), shares (n, C)."""
+    weights = (1 + guidance) * shares  # (n, C)
+    if guidance:
+        context = torch.cat([context, torch.zeros_like(context[:, :1])], 1)  # (n, C + 1, k): ∅ last
+        weights = torch.cat([weights, torch.full_like(shares[:, :1], -guidance)], 1)  # (n, C + 1)
+    n, m, k = context.shape
+    eps = model(x.repeat(m, 1, 1, 1), t_frac.repeat(m),
+                context.transpose(0, 1).reshape(m * n, k)).float()  # (m n, channels, H, W), condition-major
+    eps = eps.view(m, n, *x.shape[1:])  # (m, n, channels, H, W)
+    return (weights.T.reshape(m, n, 1, 1, 1).to(eps) * eps).sum(0)
+
+
+def check_conditions(context, shares, n, n_cfeat):
+    """Composed conditions: context (n, C, k), or (C, k) for every sprite, and shares (n, C) or (C,),
+    each row >= 0 and summing to 1. Returns both as float tensors of n rows."""
+    if context is None:
+        raise ValueError("context_shares weigh conditions: give the context (n, C, k) they belong to")
+    context, shares = torch.as_tensor(context), torch.as_tensor(shares, dtype=torch.float32)
+    if context.dim() == 2:
+        context = context.unsqueeze(0).expand(n, -1, -1)  # (C, k) -> (n, C, k)
+    if shares.dim() == 1:
+        shares = shares.unsqueeze(0).expand(n, -1)  # (C,) -> (n, C)
+    if context.dim() != 3 or shares.shape != context.shape[:2] or len(shares) != n:
+        raise ValueError(f"composed conditions need a context (n, C, {n_cfeat}) or (C, {n_cfeat}) and shares (n, C) "
+                         f"or (C,) for n={n} sprites, got context {tuple(context.shape)} and shares "
+                         f"{tuple(shares.shape)}; captions.caption_conditions makes them")
+    if not torch.isfinite(shares).all() or (shares < 0).any() or not torch.allclose(shares.sum(1), torch.ones(n)):
+        raise ValueError("context_shares must be >= 0 and sum to 1 over each sprite's conditions, "
+                         f"got sums from {shares.sum(1).min():g} to {shares.sum(1).max():g}")
+    c = context.shape[1]
+    flat = check_context(context.reshape(n * c, -1), n * c, n_cfeat)  # (n C, k)
+    return flat.view(n, c, n_cfeat), shares.float()
+
+
 def _sample(model, sched, n, steps, update, *, context, guidance, generator, x_T, record_every,
-            precision, needs_noise):
+            precision, needs_noise, context_shares=None):
     """The loop shared by all samplers: draw x_T, then x <- update(x, t, t_prev, eps) per step."""
     _check_guidance(guidance)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -167,15 +210,19 @@ def _sample(model, sched, n, steps, update, *, context, guidance, generator, x_T
         if tuple(x_T.shape) != shape:
             raise ValueError(f"x_T must have shape {shape} for n={n}, got {tuple(x_T.shape)}")
         x = x_T.float().to(device)
-    if context is not None:
+    if context_shares is not None:
+        context, context_shares = check_conditions(context, context_shares, n, model.n_cfeat)
+        context, context_shares = context.to(device), context_shares.to(device)
+    elif context is not None:
         context = check_context(context, n, model.n_cfeat).to(device)
     frames, x0_frames, frame_steps = [], [], []
     start = time.perf_counter()
-    batch = 2 * n if guidance and context is not None else n  # guidance runs c and ∅ in one batch
+    conditions = 1 if context_shares is None else context.shape[1]
+    batch = n * (conditions + 1) if guidance and context is not None else n * conditions  # c (and ∅) in one batch
     with eval_mode(model), inference_context(model, device, precision, sprites=batch) as (net, precision):
         for i, (t, t_prev) in enumerate(zip(timesteps[:-1], timesteps[1:])):
             t_frac = torch.full((n,), t / sched.timesteps, device=device)
-            eps = guided_eps(net, prepare_input(x, precision), t_frac, context, guidance)
+            eps = guided_eps(net, prepare_input(x, precision), t_frac, context, guidance, context_shares)
             noise = torch.randn(shape, generator=generator).to(device) if needs_noise and t_prev > 0 else None
             x_new = update(x, t, t_prev, eps, noise)
             if record_every and (i % record_every == 0 or t_prev == 0):
@@ -195,7 +242,7 @@ def _sample(model, sched, n, steps, update, *, context, guidance, generator, x_T
 
 
 def sample_ddpm(model, sched, n=16, steps=None, context=None, guidance=0.0, generator=None, x_T=None,
-                record_every=0, precision="auto", add_noise=True):
+                record_every=0, precision="auto", add_noise=True, context_shares=None):
     """Ancestral DDPM sampling (Algorithm 2), all T steps by default.
 
     ``add_noise=False`` drops the σ_t z term: the course's demonstration of why it is needed.
@@ -206,11 +253,12 @@ def sample_ddpm(model, sched, n=16, steps=None, context=None, guidance=0.0, gene
         return ddpm_step(sched, x, t, eps, noise, t_prev=t_prev)
 
     return _sample(model, sched, n, steps, update, context=context, guidance=guidance, generator=generator,
-                   x_T=x_T, record_every=record_every, precision=precision, needs_noise=add_noise)
+                   x_T=x_T, record_every=record_every, precision=precision, needs_noise=add_noise,
+                   context_shares=context_shares)
 
 
 def sample_ddim(model, sched, n=16, steps=25, eta=0.0, context=None, guidance=0.0, generator=None, x_T=None,
-                record_every=0, precision="auto"):
+                record_every=0, precision="auto", context_shares=None):
     """DDIM sampling (eq. 12) on `steps` evenly spaced steps; deterministic given x_T when eta = 0."""
     _check_eta(eta)
 
@@ -218,11 +266,12 @@ def sample_ddim(model, sched, n=16, steps=25, eta=0.0, context=None, guidance=0.
         return ddim_step(sched, x, t, t_prev, eps, eta=eta, noise=noise)
 
     return _sample(model, sched, n, steps, update, context=context, guidance=guidance, generator=generator,
-                   x_T=x_T, record_every=record_every, precision=precision, needs_noise=eta > 0)
+                   x_T=x_T, record_every=record_every, precision=precision, needs_noise=eta > 0,
+                   context_shares=context_shares)
 
 
 def sample_dpm_solver(model, sched, n=16, steps=20, context=None, guidance=0.0, generator=None, x_T=None,
-                      record_every=0, precision="auto"):
+                      record_every=0, precision="auto", context_shares=None):
     """DPM-Solver++(2M) sampling: second-order multistep, first order on the first and last steps."""
     history = []
 
@@ -233,7 +282,8 @@ def sample_dpm_solver(model, sched, n=16, steps=20, context=None, guidance=0.0, 
         return x_prev
 
     return _sample(model, sched, n, steps, update, context=context, guidance=guidance, generator=generator,
-                   x_T=x_T, record_every=record_every, precision=precision, needs_noise=False)
+                   x_T=x_T, record_every=record_every, precision=precision, needs_noise=False,
+                   context_shares=context_shares)
 
 
 SAMPLERS = {"ddpm": sample_ddpm, "ddim": sample_ddim, "dpm": sample_dpm_solver}

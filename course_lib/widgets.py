@@ -283,7 +283,7 @@ def _noise(n, seed, model):
                        generator=torch.Generator().manual_seed(seed))
 
 
-def _run(model, sched, sampler, n, steps, context, guidance, seed, eta=0.0, x_T=None):
+def _run(model, sched, sampler, n, steps, context, guidance, seed, eta=0.0, x_T=None, context_shares=None):
     if sampler not in _SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; use one of {sorted(_SAMPLERS)}")
     if sampler != "ddim" and eta:
@@ -293,31 +293,38 @@ def _run(model, sched, sampler, n, steps, context, guidance, seed, eta=0.0, x_T=
         x_T = torch.randn((n, model.in_channels, model.height, model.height), generator=generator)
     kwargs = {"eta": eta} if sampler == "ddim" else {}
     return _SAMPLERS[sampler](model, sched, n=n, steps=steps, context=context, guidance=guidance,
-                              generator=generator, x_T=x_T, **kwargs)
+                              generator=generator, x_T=x_T, context_shares=context_shares, **kwargs)
 
 
-def sample_grid(model, sched, context=None, steps=25, seed=0, guidance=0.0, sampler="ddim", n=8, eta=0.0):
+def sample_grid(model, sched, context=None, steps=25, seed=0, guidance=0.0, sampler="ddim", n=8, eta=0.0,
+                context_shares=None):
     """Sample n sprites with one context (anything `make_context` takes) -> SampleResult.
 
     The starting noise x_T comes from ``seed``: the same seed and settings give the same sprites, and
-    changing only the context (or the steps) starts from the same noise.
+    changing only the context (or the steps) starts from the same noise. With ``context_shares`` (C,),
+    context holds C conditions (C, k) that guidance composes (samplers.guided_eps).
     """
-    return _run(model, sched, sampler, n, steps, make_context(context), guidance, seed, eta)
+    return _run(model, sched, sampler, n, steps, make_context(context), guidance, seed, eta,
+                context_shares=context_shares)
 
 
-def context_rows(model, sched, contexts, per_row=8, steps=25, seed=0, guidance=0.0, sampler="ddim"):
+def context_rows(model, sched, contexts, per_row=8, steps=25, seed=0, guidance=0.0, sampler="ddim",
+                 context_shares=None):
     """One row of per_row sprites per context, every row from the same per_row noises x_T, sampled
     as one batch. contexts: a list of anything `make_context` takes (None: the null context) or a
-    tensor (rows, k). Returns images (rows * per_row, C, H, W): row r, column j is context r from noise j."""
+    tensor (rows, k), or (rows, C, k) composed by context_shares (rows, C).
+    Returns images (rows * per_row, C, H, W): row r, column j is context r from noise j."""
     if not torch.is_tensor(contexts):
         contexts = torch.stack([torch.zeros(model.n_cfeat) if c is None else make_context(c) for c in contexts])
-    if contexts.dim() != 2:
-        raise ValueError(f"contexts must be a list of contexts or a (rows, {model.n_cfeat}) tensor, "
-                         f"got shape {tuple(contexts.shape)}")
+    if contexts.dim() != (2 if context_shares is None else 3):
+        raise ValueError(f"contexts must be a list of contexts or a (rows, {model.n_cfeat}) tensor (with "
+                         f"context_shares: (rows, C, {model.n_cfeat})), got shape {tuple(contexts.shape)}")
     rows = len(contexts)
     x_T = _noise(per_row, seed, model).repeat(rows, 1, 1, 1)  # (rows * per_row, C, H, W)
-    context = contexts.repeat_interleave(per_row, 0)  # (rows * per_row, k): row r is contexts[r]
-    return _run(model, sched, sampler, rows * per_row, steps, context, guidance, seed, x_T=x_T).images
+    context = contexts.repeat_interleave(per_row, 0)  # (rows * per_row, k) or (rows * per_row, C, k)
+    shares = None if context_shares is None else context_shares.repeat_interleave(per_row, 0)  # (rows * per_row, C)
+    return _run(model, sched, sampler, rows * per_row, steps, context, guidance, seed, x_T=x_T,
+                context_shares=shares).images
 
 
 def class_grid(model, sched, per_class=8, steps=25, seed=0, guidance=0.0, sampler="ddim"):

@@ -11,7 +11,7 @@ from course_lib.__main__ import main
 from course_lib.caption_metrics import (ATTRIBUTES, PROMPT_SETS, asked_attributes, keep_half, load_caption_classifier,
                                        predict_attributes, real_sprites_for, score_prompt, score_real_sprites)
 from course_lib.caption_widgets import caption_box, caption_mixer, caption_rows, mix_caption, plot_caption_vector
-from course_lib.captions import VOCABULARY, caption_words, encode_caption
+from course_lib.captions import MIX_COMPOSE, MIX_GUIDANCE, VOCABULARY, caption_words, encode_caption
 from course_lib.data import to_model_space
 from course_lib.pretrained import load_pretrained
 from course_lib.sprites import CLASS_NAMES, COLOUR_NAMES, generate_sprite_attributes
@@ -98,6 +98,19 @@ def test_caption_mixer_weight_moves_the_context(caption_model):
     assert "ghost 0.71" in mixer.info.value and "mushroom 0.71" in mixer.info.value
 
 
+def test_caption_mixer_composes_the_two_captions(caption_model):
+    model, sched = caption_model
+    mixer = caption_mixer(model, sched, first="mushroom", second="ghost", n=2, steps=2)
+    assert (mixer.guidance.value, mixer.compose.value) == (MIX_GUIDANCE, MIX_COMPOSE)
+    assert "3 conditions composed" in mixer.info.value
+    composed = mixer.image.value
+    mixer.compose.value = 0.0
+    assert "composed" not in mixer.info.value and mixer.image.value != composed
+    mixer.weight.value = 1.0  # one caption left: nothing to compose
+    mixer.compose.value = 0.5
+    assert "composed" not in mixer.info.value
+
+
 def test_plot_caption_vector_draws_one_bar_per_word():
     fig = plot_caption_vector("red potion")
     heights = [bar.get_height() for bar in fig.axes[0].patches]
@@ -130,6 +143,23 @@ def test_prompt_and_context_together_exit_2_with_a_message(tmp_path, capsys):
     assert "argument --context: not allowed with argument --prompt" in capsys.readouterr().err
 
 
+def test_compose_without_a_mixed_prompt_or_out_of_range_exits_2(tmp_path, capsys):
+    assert main(["sample", "--compose", "0.5", "--out", str(tmp_path / "x.png")]) == 2
+    assert "--compose acts on mixed captions" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
+    assert main(["evaluate", "--prompt-set", "seen", "--compose", "0,2", "--n", "10"]) == 2
+    assert "compose must be a number in [0, 1]" in capsys.readouterr().err
+
+
+def test_sample_composed_prompt_is_seeded_and_differs_from_the_mixed_vector(tmp_path):
+    def sprites(name, *compose):
+        out = tmp_path / name
+        assert main(["sample", "--prompt", "mushroom, ghost", "--n", "3", "--steps", "2", "--guidance", "3",
+                     "--out", str(out), *compose]) == 0
+        return np.load(out)
+    a, b, mixed = sprites("a.npy", "--compose", "0.5"), sprites("b.npy", "--compose", "0.5"), sprites("c.npy")
+    assert np.array_equal(a, b) and not np.array_equal(a, mixed)
+
+
 def test_vocabulary_lists_every_word(capsys):
     assert main(["vocabulary"]) == 0
     out = capsys.readouterr().out
@@ -153,19 +183,23 @@ def test_evaluate_prompt_prints_per_attribute_accuracy(capsys):
 def test_report_prints_the_caption_table(tmp_path, capsys):
     rows = [{"prompt_set": "seen", "guidance": 2.0, "sampler": "ddim", "steps": 10, "n": 1000, "class_acc": 0.99,
              "kind_acc": 0.5, "colour_acc": 0.25, "all_acc": 0.125},
-            {"prompt_set": "mixes", "guidance": 0.0, "sampler": "ddim", "steps": 10, "n": 1000, "class_acc": 1.0,
-             "both_kinds_acc": 0.4, "all_acc": 0.4},
+            {"prompt_set": "mixes", "guidance": 0.0, "compose": 0.0, "sampler": "ddim", "steps": 10, "n": 1000,
+             "class_acc": 1.0, "both_kinds_acc": 0.4, "all_acc": 0.4},
+            {"prompt_set": "mixes", "guidance": 3.0, "compose": 0.5, "sampler": "ddim", "steps": 10, "n": 1000,
+             "class_acc": 1.0, "both_kinds_acc": 0.45, "all_acc": 0.45},
             {"prompt_set": "held-out", "sampler": "real sprites", "n": 20, "class_acc": 1.0, "kind_acc": 1.0,
              "colour_acc": 0.95, "all_acc": 0.95}]
     path = tmp_path / "captions.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     assert main(["report", str(path)]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "| captions | guidance | sprites from | n | class | kind | colour | both kinds found | all named attributes |",
-        "|---|---|---|---|---|---|---|---|---|",
-        "| seen | 2 | ddim 10 | 1000 | 99.0% | 50.0% | 25.0% | – | 12.5% |",
-        "| mixes | 0 | ddim 10 | 1000 | 100.0% | – | – | 40.0% | 40.0% |",
-        "| held-out | – | real sprites | 20 | 100.0% | 100.0% | 95.0% | – | 95.0% |"]
+        "| captions | guidance | compose | sprites from | n | class | kind | colour | both kinds found | "
+        "all named attributes |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        "| seen | 2 | – | ddim 10 | 1000 | 99.0% | 50.0% | 25.0% | – | 12.5% |",
+        "| mixes | 0 | 0 | ddim 10 | 1000 | 100.0% | – | – | 40.0% | 40.0% |",
+        "| mixes | 3 | 0.5 | ddim 10 | 1000 | 100.0% | – | – | 45.0% | 45.0% |",
+        "| held-out | – | – | real sprites | 20 | 100.0% | 100.0% | 95.0% | – | 95.0% |"]
 
 
 def test_real_sprites_show_what_the_caption_names():

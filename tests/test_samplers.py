@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from course_lib import ContextUnet, sample_ddim, sample_ddpm, sample_dpm_solver, sampling_timesteps
-from course_lib.samplers import guided_eps
+from course_lib.samplers import check_conditions, guided_eps
 
 SAMPLERS = [sample_ddpm, sample_ddim, sample_dpm_solver]
 
@@ -66,6 +66,40 @@ def test_guidance_combines_conditional_and_null_predictions(fake_model):
     expected = 3.0 * fake_model(x, t, c) - 2.0 * fake_model(x, t, torch.zeros(2, 5))
     torch.testing.assert_close(guided_eps(fake_model, x, t, c, 2.0), expected)
     torch.testing.assert_close(guided_eps(fake_model, x, t, c, 0.0), fake_model(x, t, c))
+
+
+def test_composed_guidance_weighs_each_condition_by_its_share(fake_model):
+    x, t = torch.randn(2, 3, 8, 8), torch.full((2,), 0.3)
+    conditions = torch.stack([torch.eye(5)[[0, 1]], torch.eye(5)[[2, 3]]])  # (n=2, C=2, 5)
+    shares = torch.tensor([[0.25, 0.75], [1.0, 0.0]])
+    eps = [fake_model(x, t, conditions[:, i]) for i in range(2)]
+    mixed = shares[:, :1, None, None] * eps[0] + shares[:, 1:, None, None] * eps[1]  # Σ_i a_i ε(x, c_i)
+    expected = 3.0 * mixed - 2.0 * fake_model(x, t, torch.zeros(2, 5))
+    torch.testing.assert_close(guided_eps(fake_model, x, t, conditions, 2.0, shares), expected)
+    torch.testing.assert_close(guided_eps(fake_model, x, t, conditions, 0.0, shares), mixed)
+    one = guided_eps(fake_model, x, t, conditions[:, :1], 2.0, torch.ones(2, 1))
+    torch.testing.assert_close(one, guided_eps(fake_model, x, t, conditions[:, 0], 2.0))
+
+
+def test_composed_sampling_of_one_condition_twice_is_plain_sampling(small_model, sched):
+    c = torch.eye(5)[2]
+    kwargs = dict(n=2, steps=10, guidance=2.0)
+    plain = sample_ddim(small_model, sched, context=c, generator=torch.Generator().manual_seed(3), **kwargs).images
+    twice = sample_ddim(small_model, sched, context=torch.stack([c, c]), context_shares=torch.tensor([0.4, 0.6]),
+                        generator=torch.Generator().manual_seed(3), **kwargs).images
+    torch.testing.assert_close(twice, plain, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("context, shares, message", [
+    (torch.eye(5)[:2], torch.tensor([0.5, 0.6]), r"sum to 1 over each sprite's conditions, got sums from 1.1"),
+    (torch.eye(5)[:2], torch.tensor([1.5, -0.5]), "must be >= 0"),
+    (torch.eye(5)[:2], torch.ones(3) / 3, r"got context \(3, 2, 5\) and shares \(3, 3\)"),
+    (-torch.eye(5)[:2], torch.tensor([0.5, 0.5]), "context weights must be non-negative"),
+    (None, torch.tensor([0.5, 0.5]), r"give the context \(n, C, k\) they belong to"),
+])
+def test_composed_conditions_refuse_bad_shares(context, shares, message):
+    with pytest.raises(ValueError, match=message):
+        check_conditions(context, shares, 3, 5)
 
 
 def test_record_every_keeps_frames_and_predicted_x0(fake_model, sched):
