@@ -12,7 +12,7 @@ import torch
 from .bench import add_bench_arguments, run_bench_command
 from .caption_metrics import PROMPT_SETS, caption_table, evaluate_prompts, score_real_sprites
 from .captions import (CAPTION_COLOURS, HELD_OUT, MIX_COMPOSE, MIX_GUIDANCE, VOCABULARY, caption_conditions,
-                       caption_dataset, caption_words, check_compose, widen_context)
+                       caption_dataset, check_compose, is_mix, widen_context)
 from .checkpoint import atomic_write, load_checked
 from .data import CLASS_NAMES, SpriteDataset, parse_context
 from .distributed import local_device, process_group
@@ -203,6 +203,8 @@ def cmd_evaluate(args):
     if not (args.prompt or args.prompt_set):
         if args.real_sprites:
             raise ValueError("--real-sprites scores real sprites of captions: give --prompt-set or --prompt too")
+        if args.compose != [0.0]:
+            raise ValueError("--compose is for the caption model's mixes: give --prompt-set or --prompt too")
         return run_evaluate(args)
     for compose in args.compose:
         check_compose(compose)
@@ -213,14 +215,17 @@ def cmd_evaluate(args):
         return
     device = pick_device(args.device)
     model, sched = _load_model(args.weights, device, captions=True)
+    done = set()
     for guidance, compose, sampler in itertools.product(args.guidance, args.compose, args.sampler):
         for steps in args.steps or [DEFAULT_STEPS[sampler]]:
             for name, prompts in runs:
-                if compose and all(len(caption_words(p)) == 1 for p in prompts):
-                    continue  # compose acts on mixes only: the same sprites as at compose 0
+                compose_here = compose if any(is_mix(p) for p in prompts) else 0.0  # compose acts on mixes only
+                if (guidance, compose_here, sampler, steps, name) in done:
+                    continue  # the same sprites as a line already printed
+                done.add((guidance, compose_here, sampler, steps, name))
                 row = evaluate_prompts(model, sched, prompts, n=args.n, guidance=guidance, sampler=sampler,
                                        steps=steps, seed=args.seed, batch=args.batch, precision=args.precision,
-                                       compose=compose)
+                                       compose=compose_here)
                 print(json.dumps({"prompt_set": name, **row}), flush=True)
 
 
@@ -270,7 +275,7 @@ def build_parser():
     s.add_argument("--guidance", type=float, default=0.0, help="classifier-free guidance w (0: none; 2 is good)")
     s.add_argument("--compose", type=float, default=0.0,
                    help="for a mixed --prompt: the share of guidance each caption gets on its own, 0 to 1 (0: the "
-                        f"mixed vector only; {MIX_COMPOSE:g} with --guidance {MIX_GUIDANCE:g} finds most mixes)")
+                        f"mixed vector only; {MIX_COMPOSE:g} with --guidance {MIX_GUIDANCE:g} finds both kinds most often)")
     s.add_argument("--seed", type=int, default=0, help="same seed, same sprites")
     s.add_argument("--weights", default=None, help=f"a weights file (default: the shipped one in {WEIGHTS_DIR})")
     s.add_argument("--out", required=True, help="FILE.png (grid) or FILE.npy (uint8 (n,16,16,3))")

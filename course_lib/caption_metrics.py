@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .captions import HELD_OUT, caption_words, join_halves, stack_conditions
+from .captions import HELD_OUT, caption_words, is_mix, join_halves, stack_conditions
 from .data import to_model_space
 from .metrics import (CLASSIFIER_SEED, HELDOUT_SEED, SpriteClassifier, fit_classifier, load_classifier,
                       sample_in_batches, save_classifier)
@@ -217,7 +217,7 @@ def evaluate_prompts(model, sched, prompts, n=1000, guidance=0.0, sampler="ddim"
                                         steps=steps, precision=precision)
     row = {"prompts": prompts, "sampler": sampler, "steps": steps, "guidance": guidance, "n": n, "seed": seed,
            "precision": resolve_precision(precision, device)}
-    if any(len(caption_words(p)) > 1 for p in prompts):
+    if any(is_mix(p) for p in prompts):
         row["compose"] = compose
     row.update(_accuracies(predict_attributes(classifier, images), prompts), seconds=seconds)
     return row

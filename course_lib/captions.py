@@ -26,14 +26,14 @@ from .data import SpriteDataset, to_model_space
 from .sprites import CLASS_NAMES, COLOUR_NAMES, KIND_NAMES, generate_sprite_attributes
 
 __all__ = ["VOCABULARY", "CAPTION_COLOURS", "HELD_OUT", "MIX_GUIDANCE", "MIX_COMPOSE", "encode_caption",
-           "caption_words", "check_compose", "caption_conditions", "stack_conditions", "caption_of",
+           "caption_words", "check_compose", "is_mix", "caption_conditions", "stack_conditions", "caption_of",
            "hybrid_sprites", "join_halves", "caption_dataset", "word_class_matrix", "widen_context"]
 
 CAPTION_COLOURS = tuple(c for c in COLOUR_NAMES if c != "black")  # black: under 1,000 of the 89,400 sprites
 VOCABULARY = CLASS_NAMES + KIND_NAMES + CAPTION_COLOURS
 HELD_OUT = (("blue", "mushroom"), ("green", "potion"), ("pink", "slime"), ("purple", "fireball"))
 WORD_KEEP = 0.75  # each word of a training caption is kept with this probability
-MIX_GUIDANCE, MIX_COMPOSE = 3.0, 0.5  # the caption mixer's settings: most mixes found (README, "Mixing captions")
+MIX_GUIDANCE, MIX_COMPOSE = 3.0, 0.5  # the caption mixer's settings: both kinds found most often (README)
 _LISTING = "`python -m course_lib vocabulary` lists them"
 
 
@@ -94,6 +94,11 @@ def check_compose(compose):
                          f"guides on its own), got {compose!r}")
 
 
+def is_mix(text):
+    """True for a caption of two or more parts of weight > 0, the captions that compose acts on."""
+    return sum(weight > 0 for _, weight in caption_words(text)) > 1
+
+
 def caption_conditions(text, compose=0.0):
     """What the samplers get for a caption: (context, context_shares).
 
@@ -104,9 +109,9 @@ def caption_conditions(text, compose=0.0):
     """
     check_compose(compose)
     mixed = encode_caption(text)
-    parts = [(" ".join(words), weight) for words, weight in caption_words(text) if weight > 0]
-    if len(parts) < 2 or compose == 0:
+    if compose == 0 or not is_mix(text):
         return mixed, None
+    parts = [(" ".join(words), weight) for words, weight in caption_words(text) if weight > 0]
     total = sum(weight for _, weight in parts)
     conditions = [(mixed, 1 - compose)] + [(encode_caption(words), compose * weight / total)
                                            for words, weight in parts]
@@ -117,7 +122,8 @@ def caption_conditions(text, compose=0.0):
 def stack_conditions(captions, compose=0.0):
     """caption_conditions of each caption, one row each: (contexts (n, V), None) when none is composed,
     else (contexts (n, C, V), shares (n, C)), C the most conditions of any caption; rows with fewer are
-    padded with null contexts of share 0."""
+    padded with null contexts of share 0 (which the network still runs on: sample plain captions apart
+    from composed ones where speed matters)."""
     conditions = [caption_conditions(text, compose) for text in captions]
     if all(shares is None for _, shares in conditions):
         return torch.stack([vector for vector, _ in conditions]), None

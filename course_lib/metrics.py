@@ -276,6 +276,8 @@ def sample_in_batches(model, sched, sampler, contexts, guidance, seed, batch, sh
     Returns (images (n, 3, H, W) clamped to [-1, 1] as saved pictures are, seconds spent sampling)."""
     generator = torch.Generator().manual_seed(seed)
     images, seconds = [], 0.0
+    if shares is not None and len(shares) != len(contexts):
+        raise ValueError(f"shares must have one row per context, got {len(shares)} for {len(contexts)}")
     share_batches = itertools.repeat(None) if shares is None else shares.split(batch)
     for context, context_shares in zip(contexts.split(batch), share_batches):
         result = SAMPLERS[sampler](model, sched, n=len(context), context=context, guidance=guidance,

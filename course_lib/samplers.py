@@ -143,7 +143,7 @@ def _check_guidance(guidance):
 def guided_eps(model, x, t_frac, context, guidance, shares=None):
     """ε = (1 + w) ε(x, c) − w ε(x, ∅), all network calls in one batched forward pass.
 
-    With ``shares`` a (n, C), ``context`` (n, C, k) holds C conditions per sprite, composed as
+    With ``shares`` (n, C), the a_i, ``context`` (n, C, k) holds C conditions per sprite, composed as
     ε(x, c) = Σ_i a_i ε(x, c_i), Σ_i a_i = 1. Then ε = ε(x, ∅) + Σ_i (1 + w) a_i (ε(x, c_i) − ε(x, ∅)),
     the conjunction (AND) of Composable Diffusion (Liu et al. 2022) with weights (1 + w) a_i.
     """
@@ -165,7 +165,7 @@ def _composed_eps(model, x, t_frac, context, guidance, shares):
         context = torch.cat([context, torch.zeros_like(context[:, :1])], 1)  # (n, C + 1, k): ∅ last
         weights = torch.cat([weights, torch.full_like(shares[:, :1], -guidance)], 1)  # (n, C + 1)
     n, m, k = context.shape
-    eps = model(x.repeat(m, 1, 1, 1), t_frac.repeat(m),
+    eps = model(torch.cat([x] * m), t_frac.repeat(m),  # cat keeps x's memory layout (channels_last in bf16)
                 context.transpose(0, 1).reshape(m * n, k)).float()  # (m n, channels, H, W), condition-major
     eps = eps.view(m, n, *x.shape[1:])  # (m, n, channels, H, W)
     return (weights.T.reshape(m, n, 1, 1, 1).to(eps) * eps).sum(0)
@@ -181,16 +181,19 @@ def check_conditions(context, shares, n, n_cfeat):
         context = context.unsqueeze(0).expand(n, -1, -1)  # (C, k) -> (n, C, k)
     if shares.dim() == 1:
         shares = shares.unsqueeze(0).expand(n, -1)  # (C,) -> (n, C)
-    if context.dim() != 3 or shares.shape != context.shape[:2] or len(shares) != n:
+    if context.dim() != 3 or context.shape[2] != n_cfeat or shares.shape != context.shape[:2] or len(shares) != n:
         raise ValueError(f"composed conditions need a context (n, C, {n_cfeat}) or (C, {n_cfeat}) and shares (n, C) "
                          f"or (C,) for n={n} sprites, got context {tuple(context.shape)} and shares "
                          f"{tuple(shares.shape)}; captions.caption_conditions makes them")
-    if not torch.isfinite(shares).all() or (shares < 0).any() or not torch.allclose(shares.sum(1), torch.ones(n)):
-        raise ValueError("context_shares must be >= 0 and sum to 1 over each sprite's conditions, "
-                         f"got sums from {shares.sum(1).min():g} to {shares.sum(1).max():g}")
+    if not torch.isfinite(shares).all() or (shares < 0).any():
+        raise ValueError(f"context_shares must be finite and >= 0, got a minimum of {shares.min():g}")
+    sums = shares.sum(1)
+    if not torch.allclose(sums, torch.ones_like(sums)):
+        raise ValueError(f"context_shares must sum to 1 over each sprite's conditions, got sums from {sums.min():g} "
+                         f"to {sums.max():g}; divide each row by its sum")
     c = context.shape[1]
-    flat = check_context(context.reshape(n * c, -1), n * c, n_cfeat)  # (n C, k)
-    return flat.view(n, c, n_cfeat), shares.float()
+    flat = check_context(context.reshape(n * c, n_cfeat), n * c, n_cfeat)  # (n C, k)
+    return flat.view(n, c, n_cfeat), shares
 
 
 def _sample(model, sched, n, steps, update, *, context, guidance, generator, x_T, record_every,

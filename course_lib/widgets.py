@@ -319,6 +319,9 @@ def context_rows(model, sched, contexts, per_row=8, steps=25, seed=0, guidance=0
     if contexts.dim() != (2 if context_shares is None else 3):
         raise ValueError(f"contexts must be a list of contexts or a (rows, {model.n_cfeat}) tensor (with "
                          f"context_shares: (rows, C, {model.n_cfeat})), got shape {tuple(contexts.shape)}")
+    if context_shares is not None and tuple(context_shares.shape) != tuple(contexts.shape[:2]):
+        raise ValueError(f"context_shares must be (rows, C) = {tuple(contexts.shape[:2])}, one share per condition "
+                         f"of each row, got {tuple(context_shares.shape)}")
     rows = len(contexts)
     x_T = _noise(per_row, seed, model).repeat(rows, 1, 1, 1)  # (rows * per_row, C, H, W)
     context = contexts.repeat_interleave(per_row, 0)  # (rows * per_row, k) or (rows * per_row, C, k)

@@ -148,6 +148,16 @@ def test_compose_without_a_mixed_prompt_or_out_of_range_exits_2(tmp_path, capsys
     assert "--compose acts on mixed captions" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
     assert main(["evaluate", "--prompt-set", "seen", "--compose", "0,2", "--n", "10"]) == 2
     assert "compose must be a number in [0, 1]" in capsys.readouterr().err
+    assert main(["evaluate", "--compose", "0.5", "--n", "10"]) == 2
+    assert "--compose is for the caption model's mixes: give --prompt-set or --prompt too" in capsys.readouterr().err
+
+
+def test_evaluate_compose_runs_plain_captions_once(capsys):
+    assert main(["evaluate", "--prompt", "ghost", "--prompt", "mushroom, ghost", "--compose", "0,0.5", "--n", "2",
+                 "--steps", "2", "--guidance", "2"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(line["prompt_set"], line.get("compose")) for line in lines] == [
+        ("ghost", None), ("mushroom, ghost", 0.0), ("mushroom, ghost", 0.5)]
 
 
 def test_sample_composed_prompt_is_seeded_and_differs_from_the_mixed_vector(tmp_path):

@@ -72,6 +72,9 @@ def test_stack_conditions_pads_plain_captions_with_null_contexts():
     contexts, shares = stack_conditions(["red potion", "mushroom, ghost"], compose=0.5)
     assert contexts.shape == (2, 3, len(VOCABULARY)) and shares.tolist() == [[1, 0, 0], [0.5, 0.25, 0.25]]
     assert torch.equal(contexts[0, 0], encode_caption("red potion")) and not contexts[0, 1:].any()
+    contexts, shares = stack_conditions(["mushroom, ghost=0", "mushroom, ghost, cake=2"], compose=1)
+    assert contexts.shape == (2, 3, len(VOCABULARY)) and shares.tolist() == [[1, 0, 0], [0.25, 0.25, 0.5]]
+    assert torch.equal(contexts[0, 0], encode_caption("mushroom")) and torch.equal(contexts[1, 2], encode_caption("cake"))
     contexts, shares = stack_conditions(["red potion", "mushroom, ghost"])
     assert shares is None and torch.equal(contexts[1], encode_caption("mushroom, ghost"))
 

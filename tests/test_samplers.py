@@ -83,7 +83,7 @@ def test_composed_guidance_weighs_each_condition_by_its_share(fake_model):
 
 def test_composed_sampling_of_one_condition_twice_is_plain_sampling(small_model, sched):
     c = torch.eye(5)[2]
-    kwargs = dict(n=2, steps=10, guidance=2.0)
+    kwargs = dict(n=2, steps=10, guidance=2.0, precision="fp32")
     plain = sample_ddim(small_model, sched, context=c, generator=torch.Generator().manual_seed(3), **kwargs).images
     twice = sample_ddim(small_model, sched, context=torch.stack([c, c]), context_shares=torch.tensor([0.4, 0.6]),
                         generator=torch.Generator().manual_seed(3), **kwargs).images
@@ -91,8 +91,9 @@ def test_composed_sampling_of_one_condition_twice_is_plain_sampling(small_model,
 
 
 @pytest.mark.parametrize("context, shares, message", [
-    (torch.eye(5)[:2], torch.tensor([0.5, 0.6]), r"sum to 1 over each sprite's conditions, got sums from 1.1"),
-    (torch.eye(5)[:2], torch.tensor([1.5, -0.5]), "must be >= 0"),
+    (torch.eye(5)[:2], torch.tensor([0.5, 0.6]), r"sum to 1 over each sprite's conditions, got sums from 1.1 to 1.1"),
+    (torch.eye(6)[:2], torch.tensor([0.5, 0.5]), r"need a context \(n, C, 5\) or \(C, 5\)"),
+    (torch.eye(5)[:2], torch.tensor([1.5, -0.5]), "must be finite and >= 0, got a minimum of -0.5"),
     (torch.eye(5)[:2], torch.ones(3) / 3, r"got context \(3, 2, 5\) and shares \(3, 3\)"),
     (-torch.eye(5)[:2], torch.tensor([0.5, 0.5]), "context weights must be non-negative"),
     (None, torch.tensor([0.5, 0.5]), r"give the context \(n, C, k\) they belong to"),
