@@ -20,23 +20,18 @@ from course_lib.caption_metrics import (PROMPT_SETS, asked_attributes, load_capt
                                         score_prompt)
 from course_lib.captions import caption_words, encode_caption
 from course_lib.pretrained import WEIGHTS_DIR, load_pretrained, manifest_entry
-from course_lib.samplers import ddim_step, sampling_timesteps
+from course_lib.samplers import sample_ddim
 
 N, STEPS, GUIDANCE, SEED = 200, 10, 2.0, 0
 
 
-@torch.no_grad()
 def sample_composed(model, sched, parts):
-    """N sprites by DDIM (STEPS, eta 0) with ε = ε(∅) + (1 + GUIDANCE) Σ_p (ε(c_p) − ε(∅)), from SEED's noise."""
-    x = torch.randn(N, 3, model.height, model.height, generator=torch.Generator().manual_seed(SEED))
-    contexts = torch.cat([c.expand(N, -1) for c in parts] + [torch.zeros(N, model.n_cfeat)])  # ((P + 1) N, V)
-    timesteps = sampling_timesteps(sched, STEPS)
-    for t, t_prev in zip(timesteps[:-1], timesteps[1:]):
-        t_frac = torch.full((len(contexts),), t / sched.timesteps)
-        *eps_parts, eps_null = model(x.repeat(len(parts) + 1, 1, 1, 1), t_frac, contexts).split(N)
-        eps = eps_null + (1 + GUIDANCE) * sum(e - eps_null for e in eps_parts)
-        x = ddim_step(sched, x, t, t_prev, eps)
-    return x.clamp(-1, 1)
+    """N sprites by DDIM (STEPS, eta 0) with ε = ε(∅) + (1 + GUIDANCE) Σ_p (ε(c_p) − ε(∅)), from SEED's noise:
+    the samplers' composed guidance with equal shares 1/P and w = P (1 + GUIDANCE) − 1."""
+    shares = torch.full((len(parts),), 1 / len(parts))
+    return sample_ddim(model, sched, n=N, steps=STEPS, context=torch.stack(parts), context_shares=shares,
+                       guidance=len(parts) * (1 + GUIDANCE) - 1, generator=torch.Generator().manual_seed(SEED),
+                       precision="fp32").images.clamp(-1, 1)
 
 
 def parts_of(caption):
