@@ -24,10 +24,10 @@ from .pretrained import (WEIGHTS_DIR, context_names, expected_sha256, load_pretr
                          record_in_manifest, save_weights)
 from .sample_files import MAX_SCALE, check_output, write_samples
 from .samplers import SAMPLERS
-from .schedule import NoiseSchedule
+from .schedule import PREDICTION_TARGETS, NoiseSchedule
 from .segmentation import add_segment_arguments, run_segment_command
 from .sprites import KIND_CLASSES, KIND_NAMES
-from .training import TrainConfig, check_config, check_generated_sprites_fit, load_checkpoint, train
+from .training import PRESETS, TrainConfig, check_config, check_generated_sprites_fit, load_checkpoint, train
 
 
 def _load_model(weights, device, captions=False):
@@ -104,8 +104,32 @@ def _initial_model(path, n_cfeat, context_film=False):
     return model.train()
 
 
+def _apply_preset(args):
+    """Fill the train options left unset from --preset (or from the course's defaults without one)."""
+    if args.init is not None:
+        given = [option for option, value in (("--n-feat", args.n_feat), ("--prediction", args.prediction))
+                 if value is not None]
+        if given:
+            raise ValueError(f"{' and '.join(given)} would do nothing with --init: the weights in {args.init} fix the "
+                             "network's width and prediction target; drop them, or train from random weights")
+    preset = PRESETS[args.preset or "course"]
+    if args.preset is None:  # no preset: the course's network, and TrainConfig's defaults
+        unset = {"n_feat": 64, "prediction": "eps", "batch_size": TrainConfig.batch_size, "lr": TrainConfig.lr}
+    else:
+        unset = {"n_feat": preset.n_feat, "prediction": preset.prediction,
+                 **{key: preset.config[key] for key in ("batch_size", "lr", "log_snr_normal")}}
+        if args.data == "sprites":  # the preset's share of the generator; other data is taken whole
+            unset["n"] = preset.n_sprites
+        if args.epochs is None and args.max_steps is None and args.minutes is None:
+            unset.update(epochs=preset.config["epochs"], max_steps=preset.config["max_steps"])
+    for name, value in unset.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+
+
 def cmd_train(args):
-    if args.n_feat < 8 or args.n_feat % 8:
+    _apply_preset(args)
+    if args.init is None and (args.n_feat < 8 or args.n_feat % 8):
         raise ValueError(f"--n-feat must be a positive multiple of 8 (the U-Net's GroupNorm uses 8 groups; "
                          f"the course's width is 64), got {args.n_feat}")
     if args.hybrids and args.data != "captions":
@@ -116,6 +140,7 @@ def cmd_train(args):
         epochs = TrainConfig.epochs  # with --max-steps or --minutes alone, the steps or the clock decide
     cfg = TrainConfig(epochs=epochs, minutes=args.minutes, max_steps=args.max_steps,
                       batch_size=args.batch_size, lr=args.lr, seed=args.seed, precision=args.precision,
+                      log_snr_normal=args.log_snr_normal and tuple(args.log_snr_normal),
                       checkpoint_every=args.checkpoint_every, checkpoint_path=args.checkpoint)
     check_config(cfg)  # before generating or loading the data, which may take minutes
     if args.data in ("sprites", "captions"):
@@ -131,7 +156,7 @@ def cmd_train(args):
             data = SpriteDataset.load(args.data, n=args.n, seed=args.seed)
         if args.init is None:
             model = ContextUnet(n_feat=args.n_feat, n_cfeat=data.labels.shape[1], height=data.images.shape[-1],
-                                context_film=args.context_film)
+                                context_film=args.context_film, prediction=args.prediction)
         else:
             model = _initial_model(args.init, data.labels.shape[1], args.context_film)
         model = model.to(device)
@@ -146,7 +171,7 @@ def cmd_train(args):
         seconds = time.perf_counter() - started
         if not world.is_main:
             return
-    meta = {"command": " ".join(["python -m course_lib"] + sys.argv[1:]), "steps": result.step,
+    meta = {"command": " ".join(["python -m course_lib"] + sys.argv[1:]), "preset": args.preset, "steps": result.step,
             "epochs": round(result.epoch, 3), "train_seconds": round(seconds, 1), "device": str(device),
             "precision": result.precision, "torch": str(torch.__version__), "data": args.data,
             "n_sprites": len(data), "final_loss_mean_100": float(np.mean(result.losses[-100:])),
@@ -292,13 +317,23 @@ def build_parser():
     t.add_argument("--n", "--n-sprites", dest="n", type=int, default=None,
                    help="number of sprites (default: 89,400 generated, or all); under torchrun write --n-sprites, "
                         "as torchrun reads a bare --n as one of its own options")
+    t.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                   help="a whole recipe; options given as well override its values. "
+                        + "; ".join(f"{name}: {preset.about}" for name, preset in PRESETS.items()))
     t.add_argument("--epochs", type=int, default=None,
                    help=f"passes over the data (default: {TrainConfig.epochs}, unless --max-steps or --minutes is given)")
     t.add_argument("--minutes", type=float, default=None, help="wall-clock budget; stops early when spent")
     t.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
-    t.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="sprites per step")
-    t.add_argument("--lr", type=float, default=TrainConfig.lr, help="AdamW learning rate (decays linearly)")
-    t.add_argument("--n-feat", type=int, default=64, help="the U-Net's base width (the course's n_feat)")
+    t.add_argument("--batch-size", type=int, default=None, help=f"sprites per step (default: the preset's, else {TrainConfig.batch_size})")
+    t.add_argument("--lr", type=float, default=None,
+                   help=f"AdamW learning rate, decays linearly (default: the preset's, else {TrainConfig.lr:g})")
+    t.add_argument("--n-feat", type=int, default=None, help="the U-Net's base width (default: the preset's, else the course's 64)")
+    t.add_argument("--log-snr-normal", type=list_of(float), default=None, metavar="MEAN,STD",
+                   help="draw each sprite's noise level t by its log-SNR ~ N(MEAN, STD^2) instead of uniformly "
+                        "(the live preset's 0,2 centres it where signal and noise are equal)")
+    t.add_argument("--prediction", choices=PREDICTION_TARGETS, default=None,
+                   help="what the network learns to output: eps, the noise (the course's); x0, the clean sprite; "
+                        "v, the velocity (default: the preset's, else eps)")
     t.add_argument("--context-film", action="store_true",
                    help="the context also shifts the decoder and scales/shifts its 16x16 stage (the caption model)")
     t.add_argument("--hybrids", type=float, default=0.0,

@@ -12,9 +12,10 @@ from .latency import latency_markdown, run_latency
 from .model import ContextUnet
 from .precision import autocast, cpu_has_fast_bf16, fold_batchnorm, pick_device, resolve_precision
 from .pretrained import load_pretrained
+from .recipe_bench import FID_TARGET, bench_recipe, recipe_markdown
 from .samplers import sample_ddim, sample_ddpm, sample_dpm_solver
 from .schedule import NoiseSchedule
-from .training import noise_prediction_loss
+from .training import PRESETS, diffusion_loss
 
 
 def machine_description():
@@ -73,7 +74,7 @@ def bench_training(model, sched, batch, precision, steps):
     generator = torch.Generator().manual_seed(0)
 
     def step():
-        loss = noise_prediction_loss(model, sched, x0, context, generator, 0.1, precision)
+        loss = diffusion_loss(model, sched, x0, context, generator, 0.1, precision)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -207,12 +208,24 @@ def add_bench_arguments(parser):
     parser.add_argument("--latency", action="store_true",
                         help="instead: the widgets' calls (8 sprites) idle and under a competing load, with the "
                              "library's thread choice and torch's default (--repeats calls each, median)")
+    parser.add_argument("--train", action="store_true",
+                        help="instead: train preset --preset from random weights and time it to the FID target "
+                             f"({FID_TARGET}, DDIM-50, guidance 2), scoring every --eval-every steps")
+    parser.add_argument("--preset", default="live", choices=sorted(PRESETS), help="with --train: the recipe")
+    parser.add_argument("--eval-every", type=int, default=250, help="with --train: steps between scorings")
+    parser.add_argument("--seed", type=int, default=0, help="with --train: weights, data and noise")
     parser.add_argument("--json", default=None, help="also write the raw numbers to this file")
     return parser
 
 
 def run_bench_command(args):
-    if args.latency:
+    if args.latency and args.train:
+        raise ValueError("--latency and --train are two different benches: run one, then the other")
+    if args.train:
+        report = {"machine": machine_description(),
+                  **bench_recipe(args.preset, eval_every=args.eval_every, seed=args.seed, progress=True)}
+        print(recipe_markdown(report, report["machine"]))
+    elif args.latency:
         report = {"machine": machine_description(), **run_latency(repeats=args.repeats or 5)}
         print(latency_markdown(report))
     else:

@@ -23,6 +23,8 @@ import math
 import torch
 from torch import nn
 
+from .schedule import check_prediction
+
 _SQRT2 = math.sqrt(2)
 
 
@@ -84,17 +86,22 @@ class EmbedFC(nn.Module):
 
 
 class ContextUnet(nn.Module):
-    """Predicts the noise ε in x_t from (x_t, t/T, context). Output has the input's shape."""
+    """Predicts the noise ε in x_t from (x_t, t/T, context), or with ``prediction="x0"`` the clean sprite
+    (``"v"``: the velocity; schedule.py converts between them). Output has the input's shape."""
 
-    def __init__(self, in_channels=3, n_feat=64, n_cfeat=5, height=16, context_film=False):
+    def __init__(self, in_channels=3, n_feat=64, n_cfeat=5, height=16, context_film=False, prediction="eps"):
         super().__init__()
         if height % 4 or height < 4:
             raise ValueError(f"height must be a positive multiple of 4 (two 2x down-samplings), got {height}")
         if isinstance(n_feat, bool) or not isinstance(n_feat, int) or n_feat < 8 or n_feat % 8:
             raise ValueError(f"n_feat must be a positive multiple of 8 (GroupNorm uses 8 groups), got {n_feat!r}")
+        check_prediction(prediction)
         self.config = dict(in_channels=in_channels, n_feat=n_feat, n_cfeat=n_cfeat, height=height)
         if context_film:  # only then: the course's model keeps the course's four fields
             self.config["context_film"] = True
+        if prediction != "eps":
+            self.config["prediction"] = prediction
+        self.prediction = prediction
         self.in_channels, self.n_feat, self.n_cfeat, self.height = in_channels, n_feat, n_cfeat, height
         self.context_film = bool(context_film)
 

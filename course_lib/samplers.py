@@ -10,7 +10,9 @@
 | ``context_shares`` | a_i in ε(x, c) = Σ_i a_i ε(x, c_i)            |
 | ``t``, ``t_prev``  | integer steps, T ≥ t > t_prev ≥ 0             |
 
-All step arithmetic runs in float32, whatever precision the network ran in.
+All step arithmetic runs in float32, whatever precision the network ran in. A network that predicts x_0
+or v (``model.prediction``) has its output turned into ε by ``sched.eps_from`` once per step, so every
+sampler takes a network of any prediction target.
 """
 import math
 import time
@@ -219,13 +221,15 @@ def _sample(model, sched, n, steps, update, *, context, guidance, generator, x_T
     elif context is not None:
         context = check_context(context, n, model.n_cfeat).to(device)
     frames, x0_frames, frame_steps = [], [], []
+    prediction = getattr(model, "prediction", "eps")
     start = time.perf_counter()
     conditions = 1 if context_shares is None else context.shape[1]
     batch = n * (conditions + 1) if guidance and context is not None else n * conditions  # c (and ∅) in one batch
     with eval_mode(model), inference_context(model, device, precision, sprites=batch) as (net, precision):
         for i, (t, t_prev) in enumerate(zip(timesteps[:-1], timesteps[1:])):
             t_frac = torch.full((n,), t / sched.timesteps, device=device)
-            eps = guided_eps(net, prepare_input(x, precision), t_frac, context, guidance, context_shares)
+            output = guided_eps(net, prepare_input(x, precision), t_frac, context, guidance, context_shares)
+            eps = sched.eps_from(prediction, x, t, output)  # the network may predict x_0 or v
             noise = torch.randn(shape, generator=generator).to(device) if needs_noise and t_prev > 0 else None
             x_new = update(x, t, t_prev, eps, noise)
             if record_every and (i % record_every == 0 or t_prev == 0):

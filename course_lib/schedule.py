@@ -7,6 +7,13 @@ index t means step t, with ``alpha_bars[0] = 1`` (nothing added yet).
     alpha_t      = 1 - beta_t
     alpha_bar_t  = prod_{s=1..t} alpha_s            (ᾱ_t in the papers)
     x_t          = sqrt(ᾱ_t) x_0 + sqrt(1 - ᾱ_t) ε     (DDPM eq. 4, reparametrised)
+
+What a network predicts (its prediction target) is one of three equivalent views of x_t:
+    "eps"  the noise ε (DDPM, the course)
+    "x0"   the clean sprite x_0
+    "v"    the velocity v = sqrt(ᾱ_t) ε − sqrt(1 − ᾱ_t) x_0   (Salimans & Ho 2022, eq. 9 with α = sqrt(ᾱ))
+`target_of` says what to train a network on; `eps_from` turns any network's output back into ε, the
+one thing the samplers use.
 """
 import math
 
@@ -14,6 +21,7 @@ import torch
 from torch import nn
 
 SCHEDULE_KINDS = ("linear", "cosine")
+PREDICTION_TARGETS = ("eps", "x0", "v")
 
 
 def _check_timesteps(timesteps):
@@ -85,3 +93,45 @@ class NoiseSchedule(nn.Module):
         """Signal-to-noise ratio ᾱ_t / (1 − ᾱ_t)."""
         ab = self.alpha_bars[self.check_t(t)]
         return ab / (1 - ab)
+
+    def nearest_t(self, log_snr):
+        """The integer steps 1..T whose log-SNR, log(ᾱ_t / (1 − ᾱ_t)), lies nearest each value of `log_snr`."""
+        table = self.snr(torch.arange(1, self.timesteps + 1, device=self.alpha_bars.device)).log()  # (T,), falling
+        return (table[None, :] - log_snr.to(table)[:, None]).abs().argmin(1) + 1  # (B,)
+
+    def _signal_and_noise(self, t, like):
+        """sqrt(ᾱ_t) and sqrt(1 − ᾱ_t) at integer steps t, shaped to broadcast against images `like`."""
+        ab = self.alpha_bars[self.check_t(t)].to(like.device).view(-1, *([1] * (like.dim() - 1)))  # (B, 1, 1, 1)
+        return ab.sqrt(), (1 - ab).sqrt()
+
+    def target_of(self, prediction, x0, t, noise):
+        """What a network that predicts `prediction` ("eps", "x0" or "v") should output for
+        x_t = add_noise(x0, t, noise)."""
+        check_prediction(prediction)
+        if prediction == "eps":
+            return noise
+        if prediction == "x0":
+            return x0
+        signal, sigma = self._signal_and_noise(t, x0)
+        return signal * noise - sigma * x0  # v
+
+    def eps_from(self, prediction, x_t, t, output):
+        """ε implied by a network's `output` at x_t, t, whatever it predicts:
+            x0:  ε = (x_t − sqrt(ᾱ_t) x̂_0) / sqrt(1 − ᾱ_t)
+            v:   ε = sqrt(1 − ᾱ_t) x_t + sqrt(ᾱ_t) v̂
+        Linear in `output` with weights that sum to one over outputs at the same x_t, so classifier-free
+        guidance gives the same ε whether it combines outputs or ε's."""
+        check_prediction(prediction)
+        if prediction == "eps":
+            return output
+        signal, sigma = self._signal_and_noise(t, x_t)
+        if prediction == "x0":
+            return (x_t - signal * output) / sigma
+        return sigma * x_t + signal * output
+
+
+def check_prediction(prediction):
+    """ValueError unless `prediction` is one of PREDICTION_TARGETS."""
+    if prediction not in PREDICTION_TARGETS:
+        raise ValueError(f"prediction must be one of {PREDICTION_TARGETS} (what the network outputs: the noise, "
+                         f"the clean sprite or the velocity), got {prediction!r}")

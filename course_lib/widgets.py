@@ -140,9 +140,9 @@ def skip_ablation(model, sched, x0, t, noise, context=None, skips=tuple(SKIPS)):
     x_t = sched.add_noise(x0, steps, noise)
     t_frac = steps.float() / sched.timesteps
     with torch.no_grad():
-        eps = model(x_t, t_frac, context).float()
+        eps = sched.eps_from(model.prediction, x_t, steps, model(x_t, t_frac, context).float())
         with cut_skips(model, skips):
-            eps_cut = model(x_t, t_frac, context).float()
+            eps_cut = sched.eps_from(model.prediction, x_t, steps, model(x_t, t_frac, context).float())
     return {"x_t": x_t.cpu(), "eps": eps.cpu(), "eps_cut": eps_cut.cpu(),
             "x0_hat": predict_x0(sched, x_t, t, eps).clamp(-1, 1).cpu(),
             "x0_hat_cut": predict_x0(sched, x_t, t, eps_cut).clamp(-1, 1).cpu(),

@@ -1,0 +1,240 @@
+"""The training-recipe ablation behind `--preset live` (docs/training_recipe.md): one change per row against
+the course's recipe at notebook 02's live budget, scored the same way.
+
+Budget of every row unless it says otherwise: n_feat 32, 8,000 generated sprites (seed 0), 1,250 AdamW steps
+of 64 sprites (lr 2e-3 decaying linearly to 0, weight decay 0.01), context dropout 0.1, EMA with the
+library's warm-up, T = 500 linear schedule, bf16 where the CPU has it. Scores: the EMA weights sampled with
+DDIM-50 (n 250, seed 0) at guidance 0 and 2: sprite FID and context accuracy (course_lib.metrics.evaluate),
+and the speckle share: of the non-white pixels, the share whose colour differs from all four neighbours by
+more than 0.15 (real sprites: about 0.15; speckled samples 0.35 and more).
+
+The loop below is the library's `diffusion_loss` loop with the knobs the library does not carry (loss
+weighting, log-normal t, other optimisers and schedules, network variants) open for the ablation; the rows
+of the chosen recipe are also measured with the library itself (`python -m course_lib bench --train`).
+
+Run from the repository root, one row per call (each takes about 2.5 minutes on 2 CPU cores):
+    python docs/experiments/training_recipe.py --name x0 --prediction x0
+The rows of docs/training_recipe.md are the calls listed there; each appends a line to
+docs/results/training_recipe.jsonl, and `python docs/experiments/training_recipe.py --table` prints the table.
+"""
+import argparse
+import copy
+import json
+import math
+import time
+from pathlib import Path
+
+import matplotlib
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from course_lib import ContextUnet, NoiseSchedule
+from course_lib.data import SpriteDataset
+from course_lib.metrics import evaluate
+from course_lib.model import EmbedFC
+from course_lib.precision import autocast, prepare_input, resolve_precision
+from course_lib.samplers import sample_ddim
+from course_lib.training import draw_timesteps
+from course_lib.viz import show_grid
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+RESULTS = Path("docs/results/training_recipe.jsonl")
+PICTURES = Path("out/training_recipe")
+
+
+class TimeInEncoder(ContextUnet):
+    """The course's U-Net with the time embedding also added to the encoder's first features."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.timeembed0 = EmbedFC(1, self.n_feat)
+        self.init_conv.register_forward_hook(self._add_time)  # a bound method: copies of the model hook their own
+
+    def _add_time(self, module, args, out):
+        return out + self._temb0
+
+    def forward(self, x, t, c=None):
+        t_col = torch.as_tensor(t, dtype=x.dtype, device=x.device).reshape(-1, 1).expand(x.shape[0], 1)
+        self._temb0 = self.timeembed0(t_col).view(x.shape[0], self.n_feat, 1, 1)  # (B, F, 1, 1)
+        return super().forward(x, t, c)
+
+
+def with_group_norm(model):
+    """Every BatchNorm2d of `model` replaced by GroupNorm(8 groups), in place."""
+    for name, child in model.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            setattr(model, name, nn.GroupNorm(8, child.num_features))
+        else:
+            with_group_norm(child)
+    return model
+
+
+def build_model(args):
+    fields = dict(n_feat=args.n_feat, prediction=args.prediction)
+    if args.network == "course":
+        return ContextUnet(**fields)
+    if args.network == "group-norm":
+        return with_group_norm(ContextUnet(**fields))
+    if args.network == "time-in-encoder":
+        return TimeInEncoder(**fields)
+    raise ValueError(f"unknown network {args.network!r}")
+
+
+def learning_rate(args, step):
+    """Linear warm-up over args.warmup steps, then linear decay to 0 or a half cosine."""
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    done = (step - args.warmup) / max(1, args.steps - args.warmup)
+    return args.lr * (1 - done if args.lr_schedule == "linear" else 0.5 * (1 + math.cos(math.pi * done)))
+
+
+def log_snr_normal(t_sampling):
+    """"uniform" -> None; "lognormal:MU,SD" -> (MU, SD), the (mean, std) of the log-SNR that t is drawn by."""
+    if t_sampling == "uniform":
+        return None
+    mean, std = map(float, t_sampling.removeprefix("lognormal:").split(","))
+    return mean, std
+
+
+def loss_weights(args, sched, t):
+    """Per-sprite weights of the target's MSE. min-snr-γ: min(SNR, γ) in x_0 units (Hang et al. 2023),
+    divided by what the target's MSE already weighs x_0 errors by (ε: SNR, v: SNR + 1, x_0: 1)."""
+    if args.weighting == "none":
+        return torch.ones(len(t))
+    gamma = float(args.weighting.removeprefix("min-snr-"))
+    snr = sched.snr(t)
+    in_target_units = {"eps": snr, "x0": torch.ones_like(snr), "v": snr + 1}[args.prediction]
+    return snr.clamp(max=gamma) / in_target_units
+
+
+def speckle_share(images):
+    """Share of non-white pixels whose colour differs from each of their 4 neighbours by more than 0.15."""
+    x = (images.clamp(-1, 1) + 1) / 2
+    padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    h, w = x.shape[-2:]
+    gaps = [(x - padded[..., 1 + dy:1 + dy + h, 1 + dx:1 + dx + w]).abs().amax(1)
+            for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0))]  # 4 x (B, H, W)
+    isolated = torch.stack(gaps).amin(0) > 0.15
+    drawn = x.amin(1) < 0.9
+    return (isolated & drawn).sum().item() / max(1, drawn.sum().item())
+
+
+def train_row(args, sched, data):
+    torch.manual_seed(args.seed)
+    model = build_model(args)
+    precision = resolve_precision(args.precision, "cpu")
+    if precision != "fp32":
+        model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, args.beta2))
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    generator = torch.Generator().manual_seed(args.seed)
+    batches_per_epoch = len(data) // args.batch
+    start = time.perf_counter()
+    model.train()
+    for step in range(args.steps):
+        epoch, i = divmod(step, batches_per_epoch)
+        order = torch.randperm(len(data), generator=torch.Generator().manual_seed(args.seed * 1_000_003 + epoch))
+        idx = order[i * args.batch:(i + 1) * args.batch]
+        x0, context = data.images[idx], data.labels[idx]
+        t = draw_timesteps(sched, len(idx), generator, log_snr_normal(args.t_sampling))
+        noise = torch.randn(x0.shape, generator=generator)
+        keep = torch.rand(len(idx), generator=generator) >= args.context_dropout
+        context = context * keep[:, None]  # context dropout: the null context for this share
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(args, step)
+        with autocast("cpu", precision):
+            out = model(prepare_input(sched.add_noise(x0, t, noise), precision), t / sched.timesteps, context)
+        target = sched.target_of(args.prediction, x0, t, noise)
+        loss = (loss_weights(args, sched, t) * ((out.float() - target) ** 2).mean((1, 2, 3))).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        decay = min(args.ema, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for p_ema, p in zip(ema.parameters(), model.parameters()):
+                p_ema.lerp_(p, 1 - decay)
+            for b_ema, b in zip(ema.buffers(), model.buffers()):
+                b_ema.copy_(b)
+    return ema, time.perf_counter() - start, precision
+
+
+SCORES = ("fid_g0", "acc_g0", "fid_g2", "acc_g2", "speckle", "train_seconds")
+
+
+def table(path):
+    """Markdown: one line per row name, the noise-predicting rows first, then in the file's order; with
+    several seeds, the mean and the range."""
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    names = list(dict.fromkeys(row["name"] for row in rows))
+    predicts = {row["name"]: row["prediction"] for row in rows}
+    names.sort(key=lambda name: predicts[name] == "x0")  # stable: file order within each group
+    lines = ["| row | seeds | FID g0 | acc g0 | FID g2 | acc g2 | speckle | train s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name in names:
+        runs = [row for row in rows if row["name"] == name]
+        cells = []
+        for key in SCORES:
+            values = [row[key] for row in runs]
+            mean = sum(values) / len(values)
+            digits = 3 if key.startswith(("acc", "speckle")) else 1 if key == "train_seconds" else 2
+            cell = f"{mean:.{digits}f}"
+            if len(values) > 1:
+                cell += f" ({min(values):.{digits}f}-{max(values):.{digits}f})"
+            cells.append(cell)
+        lines.append(f"| {name} | {len(runs)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--name", help="the row's name in the results file")
+    parser.add_argument("--table", action="store_true", help="print the markdown table of the results file instead")
+    parser.add_argument("--prediction", default="eps", choices=("eps", "x0", "v"))
+    parser.add_argument("--weighting", default="none", help="none or min-snr-G (e.g. min-snr-5)")
+    parser.add_argument("--t-sampling", default="uniform", help="uniform or lognormal:MU,SD (of log-SNR)")
+    parser.add_argument("--schedule", default="linear", choices=("linear", "cosine"))
+    parser.add_argument("--network", default="course", choices=("course", "group-norm", "time-in-encoder"))
+    parser.add_argument("--n-feat", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=1250)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--lr-schedule", default="linear", choices=("linear", "cosine"))
+    parser.add_argument("--warmup", type=int, default=0)
+    parser.add_argument("--beta2", type=float, default=0.999)
+    parser.add_argument("--ema", type=float, default=0.995)
+    parser.add_argument("--context-dropout", type=float, default=0.1)
+    parser.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--results", default=str(RESULTS), help="the JSON-lines file the row is appended to")
+    args = parser.parse_args()
+    if args.table:
+        print(table(args.results))
+        return
+    if not args.name:
+        parser.error("--name is required to run a row")
+
+    sched = NoiseSchedule(500, kind=args.schedule)
+    data = SpriteDataset.generated(8000, seed=0)
+    ema, seconds, precision = train_row(args, sched, data)
+    row = {**{k: v for k, v in vars(args).items() if k != "results"}, "precision": precision, "train_seconds": round(seconds, 1)}
+    for guidance in (0.0, 2.0):
+        scores = evaluate(ema, sched, sampler="ddim", steps=50, n=250, guidance=guidance, seed=0,
+                          precision=args.precision)
+        row[f"fid_g{guidance:g}"] = round(scores["fid"], 2)
+        row[f"acc_g{guidance:g}"] = round(scores["context_acc"], 3)
+    shown = sample_ddim(ema, sched, n=40, steps=50, context=torch.eye(5).repeat_interleave(8, 0), guidance=2.0,
+                        generator=torch.Generator().manual_seed(0), precision=args.precision).images
+    row["speckle"] = round(speckle_share(shown), 3)
+    PICTURES.mkdir(parents=True, exist_ok=True)
+    show_grid(shown, nrow=8, title=args.name)
+    plt.savefig(PICTURES / f"{args.name}.png", dpi=80)
+    print(json.dumps(row))
+    with open(args.results, "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()

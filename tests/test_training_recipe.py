@@ -1,0 +1,99 @@
+"""The training recipe: t drawn by log-SNR, the presets on the command line and in the library, and
+`bench --train`, which times a preset to its FID target."""
+import json
+
+import pytest
+import torch
+
+from course_lib import NoiseSchedule
+from course_lib.__main__ import main
+from course_lib.pretrained import expected_sha256, load_weights, save_weights
+from course_lib.recipe_bench import bench_recipe, recipe_markdown
+from course_lib.training import PRESETS, TrainConfig, check_config, draw_timesteps, preset_config, preset_model
+
+TINY = ["--n", "40", "--max-steps", "2", "--n-feat", "8"]
+
+
+def test_nearest_t_inverts_the_log_snr_of_every_step(sched):
+    steps = torch.arange(1, sched.timesteps + 1)
+    assert torch.equal(sched.nearest_t(sched.snr(steps).log()), steps)
+    assert sched.nearest_t(torch.tensor([100.0, -100.0])).tolist() == [1, 500]  # beyond the ends: the ends
+
+
+def test_log_snr_normal_draws_centre_on_the_asked_snr(sched):
+    t = draw_timesteps(sched, 20_000, torch.Generator().manual_seed(0), log_snr_normal=(0.0, 1.0))
+    log_snr = sched.snr(t).log()
+    assert abs(log_snr.median().item()) < 0.05 and 0.9 < log_snr.std().item() < 1.1
+    uniform = draw_timesteps(sched, 5, torch.Generator().manual_seed(0))
+    assert torch.equal(uniform, torch.randint(1, 501, (5,), generator=torch.Generator().manual_seed(0)))
+
+
+@pytest.mark.parametrize("spec", [(0.0,), (0.0, 0.0), (0.0, -1.0), (float("nan"), 1.0), "0,3", (True, 1.0)])
+def test_a_bad_log_snr_normal_is_refused(spec):
+    with pytest.raises(ValueError, match=r"log_snr_normal must be \(mean, std\)"):
+        check_config(TrainConfig(log_snr_normal=spec))
+
+
+def test_the_live_preset_is_the_x0_recipe_of_notebook_02():
+    model, config = preset_model("live"), preset_config("live")
+    assert (model.n_feat, model.prediction) == (32, "x0")
+    assert (config.max_steps, config.epochs, config.batch_size, config.lr) == (1250, None, 64, 2e-3)
+    assert config.log_snr_normal == (0.0, 2.0) and preset_config("course").log_snr_normal is None
+    assert PRESETS["live"].n_sprites == 8000
+    assert preset_model("course").config == {"in_channels": 3, "n_feat": 64, "n_cfeat": 5, "height": 16}
+
+
+def test_an_unknown_preset_names_the_ones_there_are():
+    with pytest.raises(ValueError, match=r"unknown preset 'fast'; choose one of \['course', 'live'\]"):
+        preset_config("fast")
+
+
+def test_train_with_the_live_preset_writes_an_x0_model(tmp_path, capsys):
+    out, checkpoint = tmp_path / "live.pt", tmp_path / "live.ckpt"
+    assert main(["train", "--preset", "live", *TINY, "--checkpoint", str(checkpoint), "--out", str(out)]) == 0
+    config = torch.load(checkpoint, weights_only=True)["train_config"]
+    assert (config["batch_size"], config["lr"], tuple(config["log_snr_normal"])) == (64, 2e-3, (0.0, 2.0))
+    model, _ = load_weights(out, sha256=expected_sha256(out))
+    assert model.prediction == "x0" and model.n_feat == 8  # an option given overrides the preset's
+    entry = json.loads((tmp_path / "manifest.json").read_text())["live.pt"]
+    assert entry["preset"] == "live" and entry["steps"] == 2 and entry["n_sprites"] == 40
+
+
+def test_train_without_a_preset_is_the_courses_eps_network(tmp_path, capsys):
+    out = tmp_path / "course.pt"
+    assert main(["train", *TINY, "--batch-size", "20", "--out", str(out)]) == 0
+    model, _ = load_weights(out)
+    assert model.prediction == "eps" and "prediction" not in model.config
+
+
+def test_log_snr_normal_on_the_command_line_reaches_the_run(tmp_path, capsys):
+    checkpoint = tmp_path / "run.ckpt"
+    assert main(["train", *TINY, "--batch-size", "20", "--log-snr-normal", "1,1.5", "--checkpoint", str(checkpoint),
+                 "--out", str(tmp_path / "w.pt")]) == 0
+    assert tuple(torch.load(checkpoint, weights_only=True)["train_config"]["log_snr_normal"]) == (1.0, 1.5)
+
+
+@pytest.mark.parametrize("option", [["--n-feat", "16"], ["--prediction", "x0"]])
+def test_network_options_with_init_are_refused(tmp_path, capsys, option):
+    save_weights(preset_model("course", n_feat=8), NoiseSchedule(), tmp_path / "init.pt")
+    args = ["train", "--n", "40", "--max-steps", "1", "--init", str(tmp_path / "init.pt"), *option,
+            "--out", str(tmp_path / "out.pt")]
+    assert main(args) == 2
+    assert f"{option[0]} would do nothing with --init" in capsys.readouterr().err
+    assert not (tmp_path / "out.pt").exists()
+
+
+def test_bench_train_scores_at_each_interval_and_reports_speed():
+    report = bench_recipe(max_steps=4, eval_every=2, n=50, n_sprites=64, target=1e9)
+    assert [row["step"] for row in report["scores"]] == [2, 4]  # 64 sprites: one step per epoch
+    assert report["steps"] == 4 and report["batch_size"] == 64
+    assert report["sprites_per_second"] == pytest.approx(report["steps_per_second"] * 64, rel=0.01)
+    assert report["seconds_to_target"] == report["scores"][0]["train_seconds"]  # any FID meets 1e9
+    assert all(0 <= row["acc_g2"] <= 1 and row["fid_g2"] > 0 for row in report["scores"])
+    table = recipe_markdown(report, "this CPU")
+    assert "| 2 |" in table and "| 4 |" in table and "steps/s" in table
+
+
+def test_bench_train_and_latency_are_one_at_a_time(capsys):
+    assert main(["bench", "--train", "--latency"]) == 2
+    assert "two different benches" in capsys.readouterr().err
