@@ -142,8 +142,12 @@ def smooth(values, window=50):
     return np.convolve(values, kernel, mode="valid")
 
 
-def plot_losses(losses, window=None, ax=None, title="training loss", log=True):
-    """Per-step losses (faint) and their moving average; the x axis counts optimizer steps. Returns the figure."""
+LOSS_LABELS = {"eps": r"MSE($\varepsilon$, $\hat\varepsilon$)", "x0": r"MSE($x_0$, $\hat x_0$)", "v": r"MSE($v$, $\hat v$)"}
+
+
+def plot_losses(losses, window=None, ax=None, title="training loss", log=True, prediction="eps"):
+    """Per-step losses (faint) and their moving average; the x axis counts optimizer steps, the y axis names
+    the loss of a network that predicts `prediction`. Returns the figure."""
     losses = np.asarray(losses, np.float64)
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.2))
@@ -158,20 +162,20 @@ def plot_losses(losses, window=None, ax=None, title="training loss", log=True):
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel(r"MSE($\varepsilon$, $\hat\varepsilon$)")
+    ax.set_ylabel(LOSS_LABELS[prediction])
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
     return ax.figure
 
 
-def training_progress_figure(losses, snapshots, nrow=None, max_rows=6, col_labels=None):
-    """Loss curve on the left; on the right one row of samples per snapshot (epoch, images (n, 3, H, W)),
-    with `col_labels` (e.g. the class of each column) above the columns.
+def training_progress_figure(losses, snapshots, nrow=None, max_rows=6, col_labels=None, prediction="eps"):
+    """Loss curve on the left (of a network that predicts `prediction`); on the right one row of samples per
+    snapshot (epoch, images (n, 3, H, W)), with `col_labels` (e.g. the class of each column) above the columns.
 
     With more than `max_rows` snapshots, shows the first, the last and evenly spaced ones between.
     """
     fig, (ax_loss, ax_img) = plt.subplots(1, 2, figsize=(12, 4.4), gridspec_kw={"width_ratios": [1, 1.35]})
-    plot_losses(losses, ax=ax_loss)
+    plot_losses(losses, ax=ax_loss, prediction=prediction)
     if len(snapshots) > max_rows:
         keep = np.unique(np.linspace(0, len(snapshots) - 1, max_rows).round().astype(int))
         snapshots = [snapshots[i] for i in keep]

@@ -90,3 +90,11 @@ def test_diffusion_loss_regresses_on_the_models_target(sched, prediction):
         out = model(sched.add_noise(x0, t, noise), t / sched.timesteps, None)
     expected = ((out - sched.target_of(prediction, x0, t, noise)) ** 2).mean()
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_the_loss_curve_names_the_loss_of_the_target():
+    import matplotlib.pyplot as plt
+    from course_lib.viz import training_progress_figure
+    fig = training_progress_figure([1.0, 0.5], [(1, torch.zeros(2, 3, 16, 16))], prediction="x0")
+    assert fig.axes[0].get_ylabel() == r"MSE($x_0$, $\hat x_0$)"
+    plt.close(fig)
