@@ -119,8 +119,8 @@ class NoiseSchedule(nn.Module):
         """ε implied by a network's `output` at x_t, t, whatever it predicts:
             x0:  ε = (x_t − sqrt(ᾱ_t) x̂_0) / sqrt(1 − ᾱ_t)
             v:   ε = sqrt(1 − ᾱ_t) x_t + sqrt(ᾱ_t) v̂
-        Linear in `output` with weights that sum to one over outputs at the same x_t, so classifier-free
-        guidance gives the same ε whether it combines outputs or ε's."""
+        Affine in `output` at a given x_t and t, so classifier-free guidance, whose weights (1 + w) and −w
+        sum to one, gives the same ε whether it combines the outputs or their ε's."""
         check_prediction(prediction)
         if prediction == "eps":
             return output

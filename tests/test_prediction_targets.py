@@ -27,7 +27,7 @@ def test_v_is_the_velocity_of_salimans_and_ho(sched):
 
 
 @pytest.mark.parametrize("prediction", ["x0", "v"])
-def test_eps_from_is_linear_with_weights_summing_to_one(sched, prediction):
+def test_guidance_commutes_with_eps_from(sched, prediction):
     """So guidance may combine outputs or ε's: (1 + w) ε(a) − w ε(b) = ε((1 + w) a − w b)."""
     g = torch.Generator().manual_seed(1)
     x_t, a, b = (torch.randn(2, 3, 4, 4, generator=g) for _ in range(3))
