@@ -218,9 +218,27 @@ def add_bench_arguments(parser):
     return parser
 
 
-def run_bench_command(args):
+def check_bench_arguments(args):
+    """ValueError, naming the option, for a count that would time nothing or fail part-way."""
+    counts = {"--repeats": args.repeats, "--train-steps": args.train_steps, "--ddpm-steps": args.ddpm_steps,
+              "--ddim-steps": args.ddim_steps, "--eval-every": args.eval_every}
+    for option, value in counts.items():
+        if value is not None and value < 1:
+            raise ValueError(f"{option} must be a whole number >= 1, got {value}")
+    try:
+        batches = [int(b) for b in args.batches.split(",")]
+    except ValueError:
+        batches = []
+    if not batches or min(batches) < 1:
+        raise ValueError(f"--batches takes sampling batch sizes >= 1, comma-separated (e.g. 32,128), "
+                         f"got {args.batches!r}")
     if args.latency and args.train:
         raise ValueError("--latency and --train are two different benches: run one, then the other")
+    return batches
+
+
+def run_bench_command(args):
+    batches = check_bench_arguments(args)
     if args.train:
         report = {"machine": machine_description(),
                   **bench_recipe(args.preset, eval_every=args.eval_every, seed=args.seed, progress=True)}
@@ -229,15 +247,15 @@ def run_bench_command(args):
         report = {"machine": machine_description(), **run_latency(repeats=args.repeats or 5)}
         print(latency_markdown(report))
     else:
-        report = _run_speed_bench(args)
+        report = _run_speed_bench(args, batches)
     if args.json:
         with atomic_write(args.json, "w") as f:
             json.dump(report, f, indent=2)
     return report
 
 
-def _run_speed_bench(args):
-    report = run_bench(batches=tuple(int(b) for b in args.batches.split(",")), ddpm_steps=args.ddpm_steps,
+def _run_speed_bench(args, batches):
+    report = run_bench(batches=tuple(batches), ddpm_steps=args.ddpm_steps,
                        ddim_steps=args.ddim_steps, train_steps=args.train_steps, repeats=args.repeats or 2,
                        compile_check=args.compile, per_64=args.per_64)
     print(markdown(report))

@@ -97,3 +97,15 @@ def test_bench_train_scores_at_each_interval_and_reports_speed():
 def test_bench_train_and_latency_are_one_at_a_time(capsys):
     assert main(["bench", "--train", "--latency"]) == 2
     assert "two different benches" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--repeats", "0"], "--repeats must be a whole number >= 1, got 0"),
+    (["--train-steps", "0"], "--train-steps must be a whole number >= 1, got 0"),
+    (["--train", "--eval-every", "-5"], "--eval-every must be a whole number >= 1, got -5"),
+    (["--batches", "-2"], "--batches takes sampling batch sizes >= 1, comma-separated (e.g. 32,128), got '-2'"),
+    (["--batches", "32,x"], "--batches takes sampling batch sizes >= 1"),
+])
+def test_bench_counts_that_would_time_nothing_are_refused(capsys, args, message):
+    assert main(["bench", *args]) == 2
+    assert message in capsys.readouterr().err
