@@ -8,14 +8,15 @@ DDIM-50 (n 250, seed 0) at guidance 0 and 2: sprite FID and context accuracy (co
 and the speckle share: of the non-white pixels, the share whose colour differs from all four neighbours by
 more than 0.15 (real sprites: about 0.15; speckled samples 0.35 and more).
 
-The loop below is the library's `diffusion_loss` loop with the knobs the library does not carry (loss
-weighting, log-normal t, other optimisers and schedules, network variants) open for the ablation; the rows
-of the chosen recipe are also measured with the library itself (`python -m course_lib bench --train`).
+The loop below is the library's training loop (same data order, noise and t draws) with the knobs the
+library does not carry open for the ablation: loss weighting, warm-up and cosine learning rates, Adam's β₂,
+network variants. The chosen recipe is also measured with the library itself
+(`python -m course_lib bench --train`).
 
 Run from the repository root, one row per call (each takes about 2.5 minutes on 2 CPU cores):
     python docs/experiments/training_recipe.py --name x0 --prediction x0
-The rows of docs/training_recipe.md are the calls listed there; each appends a line to
-docs/results/training_recipe.jsonl, and `python docs/experiments/training_recipe.py --table` prints the table.
+Each call appends its row, with every option it ran with, to docs/results/training_recipe.jsonl;
+`python docs/experiments/training_recipe.py --table` prints the table of docs/training_recipe.md.
 """
 import argparse
 import copy
