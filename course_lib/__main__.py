@@ -112,10 +112,10 @@ def _apply_preset(args):
         if given:
             raise ValueError(f"{' and '.join(given)} would do nothing with --init: the weights in {args.init} fix the "
                              "network's width and prediction target; drop them, or train from random weights")
-    preset = PRESETS[args.preset or "course"]
     if args.preset is None:  # no preset: the course's network, and TrainConfig's defaults
         unset = {"n_feat": 64, "prediction": "eps", "batch_size": TrainConfig.batch_size, "lr": TrainConfig.lr}
     else:
+        preset = PRESETS[args.preset]
         unset = {"n_feat": preset.n_feat, "prediction": preset.prediction,
                  **{key: preset.config[key] for key in ("batch_size", "lr", "log_snr_normal")}}
         if args.data == "sprites":  # the preset's share of the generator; other data is taken whole
@@ -202,7 +202,7 @@ def _explain_interrupted_training(checkpoint):
 
 def cmd_export(args):
     """The EMA weights of a training checkpoint as a weights file with its manifest entry: what a run that
-    outlasts a session ships, while the checkpoint stays for --resume."""
+    outlasts a working day ships, while the checkpoint stays for --resume."""
     state = load_checkpoint(args.checkpoint, world_size=None)
     model = ContextUnet(**state["model_config"])
     model.load_state_dict(state["ema"])
