@@ -20,6 +20,7 @@ from .metrics import (DEFAULT_STEPS, QUALITY_FILE, add_evaluate_arguments, list_
                       run_evaluate)
 from .model import ContextUnet, with_context_film
 from .precision import add_hardware_arguments, pick_device
+from .progress_snapshots import SnapshotRecorder
 from .pretrained import (WEIGHTS_DIR, context_names, expected_sha256, load_pretrained, load_weights,
                          record_in_manifest, save_weights)
 from .sample_files import MAX_SCALE, check_output, write_samples
@@ -161,9 +162,13 @@ def cmd_train(args):
             model = _initial_model(args.init, data.labels.shape[1], args.context_film)
         model = model.to(device)
         sched = NoiseSchedule(timesteps=args.timesteps)
+        recorder = None
+        if args.snapshots and world.is_main:
+            resume_step = load_checked(args.resume)["step"] if args.resume else 0
+            recorder = SnapshotRecorder(args.snapshots, sched, resume_step)
         started = time.perf_counter()
         try:
-            result = train(model, sched, data, cfg, resume=args.resume)
+            result = train(model, sched, data, cfg, resume=args.resume, callback=recorder)
         except KeyboardInterrupt:
             if world.is_main:
                 _explain_interrupted_training(args.checkpoint)
@@ -344,6 +349,8 @@ def build_parser():
     t.add_argument("--checkpoint", default=None, help="checkpoint file for resuming")
     t.add_argument("--checkpoint-every", type=int, default=0, help="steps between checkpoints (0: none)")
     t.add_argument("--resume", default=None, help="continue from this checkpoint")
+    t.add_argument("--snapshots", default=None, metavar="FILE.npz",
+                   help="after every epoch, sample the same noise (two sprites per class) and keep the grids here")
     t.add_argument("--out", required=True, help="weights file to write (EMA weights)")
     add_hardware_arguments(t)
     t.set_defaults(func=cmd_train)

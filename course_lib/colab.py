@@ -19,7 +19,7 @@ BRANCH = "main"
 COLAB_LINK = re.compile(r"https://colab\.research\.google\.com/github/[^/\s()]+/[^/\s()]+/blob/[^/\s()]+/"
                         r"notebooks/(?P<notebook>[\w.-]+\.ipynb)")
 CLONE_LINE = re.compile(r'^REPO = "[^"]*"', re.M)
-GIT_CLONE = re.compile(r"git clone \S+")
+GIT_CLONE = re.compile(r"(git clone (?:--?[\w-]+(?:[ =]\d+)? )*)[^\s-]\S*")  # options such as --depth 1 kept
 
 
 def repository_url(pyproject=REPO_ROOT / "pyproject.toml"):
@@ -46,7 +46,7 @@ def colab_url(repo_url, notebook):
 def _relink(text, repo_url):
     """`text` with every Colab link pointing into `repo_url` and every `git clone URL` cloning it."""
     text = COLAB_LINK.sub(lambda m: colab_url(repo_url, m["notebook"]), text)
-    return GIT_CLONE.sub(f"git clone {repo_url}", text)
+    return GIT_CLONE.sub(lambda m: m[1] + repo_url, text)
 
 
 def _updated_notebook(nb, repo_url):

@@ -126,6 +126,7 @@ def test_a_fork_changes_the_address_once(tmp_path):
     readme = (tmp_path / "README.md").read_text(encoding="utf-8")
     assert "OWNER/diffusion-course-companion" not in readme
     assert f"https://colab.research.google.com/github/someone/my-course/blob/main/notebooks/{NAMES[0]}" in readme
+    assert "git clone --depth 1 https://github.com/someone/my-course course" in readme  # the options kept
     for name in NAMES:
         text = (tmp_path / "notebooks" / name).read_text(encoding="utf-8")
         assert "OWNER/diffusion-course-companion" not in text and f'REPO = \\"{fork}\\"' in text
