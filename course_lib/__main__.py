@@ -2,6 +2,7 @@
 import argparse
 import itertools
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ from .bench import add_bench_arguments, run_bench_command
 from .caption_metrics import PROMPT_SETS, caption_table, evaluate_prompts, score_real_sprites
 from .captions import (CAPTION_COLOURS, HELD_OUT, MIX_COMPOSE, MIX_GUIDANCE, VOCABULARY, caption_conditions,
                        caption_dataset, check_compose, is_mix, widen_context)
-from .checkpoint import atomic_write, load_checked
+from .checkpoint import atomic_write, check_outputs_spare_inputs, check_writable_file, load_checked
 from .data import CLASS_NAMES, SpriteDataset, parse_context
 from .distributed import local_device, process_group
 from .metrics import (DEFAULT_STEPS, QUALITY_FILE, add_evaluate_arguments, list_of, load_quality, quality_table,
@@ -64,6 +65,7 @@ def _overflow_hint(guidance, context):
 
 def cmd_sample(args):
     out = check_output(args.out, args.n, args.nrow, args.scale, args.batch_size)  # before the long work
+    check_outputs_spare_inputs({"--out": args.out}, {"--weights": args.weights})
     if not args.context.strip():
         raise ValueError('--context "" names no class; give a class, a mix like "hero=1,food=0.6", or "none"')
     kwargs = sampler_kwargs(args.sampler, args.steps, args.eta)
@@ -128,8 +130,22 @@ def _apply_preset(args):
             setattr(args, name, value)
 
 
+def _check_train_files(args):
+    """Before any work: the files train writes can be written, and none of them replaces an input."""
+    check_writable_file(args.out, "--out", (".pt",))
+    if args.checkpoint is not None:
+        check_writable_file(args.checkpoint, "--checkpoint")
+    if args.snapshots is not None:
+        check_writable_file(args.snapshots, "--snapshots", (".npz",))
+    outputs = {"--out": args.out, "--snapshots": args.snapshots}
+    data = args.data if Path(args.data).exists() else None  # not the generator's names
+    check_outputs_spare_inputs({**outputs, "--checkpoint": args.checkpoint}, {"--data": data, "--init": args.init})
+    check_outputs_spare_inputs(outputs, {"--resume": args.resume})  # --checkpoint may be --resume: it goes on
+
+
 def cmd_train(args):
     _apply_preset(args)
+    _check_train_files(args)
     if args.init is None and (args.n_feat < 8 or args.n_feat % 8):
         raise ValueError(f"--n-feat must be a positive multiple of 8 (the U-Net's GroupNorm uses 8 groups; "
                          f"the course's width is 64), got {args.n_feat}")
@@ -208,6 +224,8 @@ def _explain_interrupted_training(checkpoint):
 def cmd_export(args):
     """The EMA weights of a training checkpoint as a weights file with its manifest entry: what a run that
     outlasts a working day ships, while the checkpoint stays for --resume."""
+    check_writable_file(args.out, "--out", (".pt",))
+    check_outputs_spare_inputs({"--out": args.out}, {"the checkpoint": args.checkpoint})
     state = load_checkpoint(args.checkpoint, world_size=None)
     model = ContextUnet(**state["model_config"])
     model.load_state_dict(state["ema"])
@@ -405,6 +423,9 @@ def main(argv=None):
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader stopped (`... | head`): stop quietly, as a shell tool does on SIGPIPE
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 141
     return 0
 
 

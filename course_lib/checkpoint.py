@@ -166,3 +166,74 @@ def _refusal_reason(err):
         text = text.split("WeightsUnpickler error:", 1)[1].split(" Please use", 1)[0].strip()
     reason = (text.splitlines() or [type(err).__name__])[0]
     return "it holds objects other than tensors and plain containers" if "weights_only" in reason else reason
+
+
+def check_writable_file(path, option, suffixes=None):
+    """ValueError, before any work, unless `path` can be written as a file: named, not a folder, ending in
+    one of `suffixes` (None: any), in a folder that exists or can be made and that takes a new file.
+    Returns a Path."""
+    example = "run" + (suffixes[0] if suffixes else ".ckpt")
+    if not str(path).strip():
+        raise ValueError(f"{option} is empty; name the file to write, e.g. {option} out/{example}")
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{option} {path} is a folder; name a file in it, e.g. {option} {path / example}")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise ValueError(f"{option} {path} should end in {' or '.join(suffixes)}, for what it writes")
+    folder = path.parent
+    while not folder.exists():  # the nearest folder that exists must let the missing ones be made
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ValueError(f"{option} {path}: {folder} is a file, not a folder")
+    probe = folder / f".{path.name}.{secrets.token_hex(6)}.probe"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        probe.unlink()
+    except OSError as err:
+        raise ValueError(f"{option} {path} cannot be written ({err.strerror} in {folder}); "
+                         "choose a folder you can write to") from None
+    return path
+
+
+def check_outputs_spare_inputs(outputs, inputs):
+    """ValueError, before any work, if an output would replace an input or another output: `outputs` and
+    `inputs` map option names to paths (None: not given); paths are compared resolved (links, ./a and a)."""
+    seen = {}
+    for option, path in [*inputs.items(), *outputs.items()]:
+        if path is None or not str(path).strip():
+            continue
+        key = Path(path).resolve()
+        if key in seen and option in outputs:
+            other = seen[key]
+            what = "an input" if other in inputs else "another output"
+            raise ValueError(f"{option} {path} is the same file as {other} ({what}), which it would overwrite; "
+                             f"write {option} to another file")
+        seen.setdefault(key, option)
+
+
+@contextlib.contextmanager
+def sole_writer(path):
+    """Hold the writer's lock of `path` (flock on ".NAME.lock" beside it) while the block runs, so that two
+    runs never write one checkpoint; ValueError naming the holder's process id when another process holds
+    it. The lock file goes when the block ends (a killed holder releases the lock and leaves the file, which
+    the next run takes). Where flock is missing (Windows) it locks nothing."""
+    if fcntl is None:
+        yield
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.with_name(f".{path.name}.lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        if not _try_lock(fd):
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise ValueError(f"another run (process {holder}) is writing {path}; wait for it to end, stop it, "
+                             "or give this run another --checkpoint")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)  # while still held, so that no other run holds this file meanwhile
+    finally:
+        os.close(fd)  # releases the lock

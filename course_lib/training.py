@@ -18,6 +18,7 @@ on, so one step of N ranks sees the same sprites as one step of one process with
 Gradients are averaged over the ranks, rank r draws its noise from its own seeded generator (rank 0
 from the seed itself), and rank 0 alone writes checkpoints and shows progress.
 """
+import contextlib
 import copy
 import math
 import os
@@ -31,7 +32,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from .checkpoint import load_checked, save_atomic
+from .checkpoint import load_checked, save_atomic, sole_writer
 from .distributed import (broadcast_buffers, gather_from_ranks, process_group, processes_on_this_machine,
                           sum_over_ranks)
 from .model import ContextUnet
@@ -256,9 +257,9 @@ def _prediction(model):
     return getattr(model, "module", model).prediction
 
 
-def _checkpoint(model, ema_model, optimizer, sched, cfg, step, losses, rng_states):
+def _checkpoint(model, ema_model, optimizer, sched, cfg, step, losses, rng_states, n_images):
     """What a checkpoint holds; "rng" is rank 0's generator state, "rng_per_rank" every rank's."""
-    return {"format": CHECKPOINT_FORMAT, "model_config": dict(model.config),
+    return {"format": CHECKPOINT_FORMAT, "model_config": dict(model.config), "n_images": n_images,
             "schedule": {"timesteps": sched.timesteps, "kind": sched.kind,
                          "betas": sched.betas[1:].cpu()},
             "model": model.state_dict(), "ema": ema_model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -295,6 +296,39 @@ def load_checkpoint(path, world_size=1, map_location="cpu"):
     return state
 
 
+# what a resumed run must share with the run that wrote its checkpoint (the stopping rule, the learning
+# rate and the precision may change: a run resumed with a larger max_steps goes on training)
+SAME_RUN_FIELDS = ("batch_size", "seed", "context_dropout", "log_snr_normal", "ema_decay", "lr_decay")
+
+
+def check_same_run(state, model, sched, cfg, n_images, path):
+    """ValueError naming every field in which the checkpoint `state` (from `path`) differs from this run:
+    the network, the noise schedule, the data's size and SAME_RUN_FIELDS; and one whose step and loss
+    history disagree."""
+    def differences(saved, now, keys):
+        return [f"{key} {saved.get(key)!r} there, {now.get(key)!r} here" for key in keys
+                if _plain(saved.get(key)) != _plain(now.get(key))]
+
+    config = dict(getattr(model, "module", model).config)
+    found = differences(state["model_config"], config, sorted(set(state["model_config"]) | set(config)))
+    found += differences(state["schedule"], {"timesteps": sched.timesteps, "kind": sched.kind}, ("timesteps", "kind"))
+    if "n_images" in state:  # checkpoints from before this field was written lack it
+        found += differences(state, {"n_images": n_images}, ("n_images",))
+    found += differences(state["train_config"], asdict(cfg), SAME_RUN_FIELDS)
+    if found:
+        raise ValueError(f"{path} was written by another run ({'; '.join(found)}): resume it with the settings "
+                         "it was written with, or start a new run without --resume")
+    step = state["step"]
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0 or step != len(state["losses"]):
+        raise ValueError(f"{path} is inconsistent: step {step!r} but {len(state['losses'])} losses recorded; "
+                         "it was edited or damaged, so resume from another checkpoint or start anew")
+
+
+def _plain(value):
+    """Tuples as lists, so that a config read back from a checkpoint compares equal to the one written."""
+    return list(value) if isinstance(value, tuple) else value
+
+
 def _diverged(cfg, step, what, saved_step):
     kept = ("this run wrote no checkpoint" if saved_step is None else
             f"{cfg.checkpoint_path} keeps the last checkpoint, whose weights were finite (step {saved_step})")
@@ -320,7 +354,9 @@ def train(model, sched, data, config=None, resume=None, callback=None, **overrid
     images, labels = _images_and_labels(data, model)
     device = next(model.parameters()).device
     with process_group(device) as world:
-        return _train(model, sched, images, labels, cfg, resume, callback, device, world)
+        writes = cfg.checkpoint_path is not None and world.is_main
+        with sole_writer(cfg.checkpoint_path) if writes else contextlib.nullcontext():
+            return _train(model, sched, images, labels, cfg, resume, callback, device, world)
 
 
 def _train(model, sched, images, labels, cfg, resume, callback, device, world):
@@ -344,6 +380,7 @@ def _train(model, sched, images, labels, cfg, resume, callback, device, world):
     result = TrainResult(model=model, ema_model=ema_model, precision=precision)
     if resume is not None:
         state = load_checkpoint(resume, world.size, map_location=device)
+        check_same_run(state, model, sched, cfg, n, resume)
         model.load_state_dict(state["model"])
         ema_model.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
@@ -361,7 +398,7 @@ def _train(model, sched, images, labels, cfg, resume, callback, device, world):
             rng_states = [rng] if world.size == 1 else gather_from_ranks(rng, world, device)
             if world.is_main:
                 save_atomic(_checkpoint(model, ema_model, optimizer, sched, cfg, result.step, result.losses,
-                                        rng_states), cfg.checkpoint_path)
+                                        rng_states, n), cfg.checkpoint_path)
             saved_step = result.step
 
     net.train()
