@@ -109,8 +109,9 @@ def test_tampered_shipped_weights_are_refused(tmp_path):
     data = bytearray((tmp_path / "context_unet.pt").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (tmp_path / "context_unet.pt").write_bytes(bytes(data))
-    with pytest.raises(ValueError, match="has sha256 .* expected 5d1f9ce8.*damaged or was replaced"):
-        load_weights(tmp_path / "context_unet.pt", sha256=expected_sha256(WEIGHTS_DIR / "context_unet.pt"))
+    expected = expected_sha256(WEIGHTS_DIR / "context_unet.pt")
+    with pytest.raises(ValueError, match=f"has sha256 .* expected {expected}.*damaged or was replaced"):
+        load_weights(tmp_path / "context_unet.pt", sha256=expected)
 
 
 def test_module_entry_point_runs(tiny_weights, tmp_path):
