@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .arguments import list_of, seed_value
 from .bench import add_bench_arguments, run_bench_command
 from .caption_metrics import PROMPT_SETS, caption_table, evaluate_prompts, score_real_sprites
 from .captions import (CAPTION_COLOURS, HELD_OUT, MIX_COMPOSE, MIX_GUIDANCE, VOCABULARY, caption_conditions,
@@ -17,7 +18,7 @@ from .captions import (CAPTION_COLOURS, HELD_OUT, MIX_COMPOSE, MIX_GUIDANCE, VOC
 from .checkpoint import atomic_write, check_outputs_spare_inputs, check_writable_file, load_checked
 from .data import CLASS_NAMES, SpriteDataset, parse_context
 from .distributed import local_device, process_group
-from .metrics import (DEFAULT_STEPS, QUALITY_FILE, add_evaluate_arguments, list_of, load_quality, quality_table,
+from .metrics import (DEFAULT_STEPS, QUALITY_FILE, add_evaluate_arguments, load_quality, quality_table,
                       run_evaluate)
 from .model import ContextUnet, with_context_film
 from .precision import add_hardware_arguments, pick_device
@@ -53,16 +54,6 @@ def sampler_kwargs(sampler, steps, eta):
     return kwargs
 
 
-def _overflow_hint(guidance, context):
-    """Which setting to lower when sprites come out as NaN: the ones far above their usual range."""
-    biggest = 0.0 if context is None else float(context.max())
-    hints = ([f"--guidance (now {guidance:g}; 1 to 3 is typical)"] if guidance > 10 else []) + \
-            ([f"the context weights (the largest is {biggest:g}; 0 to 1 is typical)"] if biggest > 10 else [])
-    if not hints:
-        return "the settings are usual, so the weights file may be damaged: retrain it or use the shipped one"
-    return "lower " + " and ".join(hints)
-
-
 def cmd_sample(args):
     out = check_output(args.out, args.n, args.nrow, args.scale, args.batch_size)  # before the long work
     check_outputs_spare_inputs({"--out": args.out}, {"--weights": args.weights})
@@ -75,27 +66,32 @@ def cmd_sample(args):
               file=sys.stderr)
     shares = None
     if args.prompt is not None:  # a typo fails before the model loads
+        if args.compose and not is_mix(args.prompt):
+            raise ValueError(f"--compose acts on a mixed --prompt of two parts or more (\"mushroom, ghost\"); on "
+                             f"{args.prompt!r} it would do nothing: drop it")
         caption, shares = caption_conditions(args.prompt, args.compose)
     elif args.compose:
         raise ValueError("--compose acts on mixed captions: give --prompt \"mushroom, ghost\" with it")
     model, sched = _load_model(args.weights, device, captions=args.prompt is not None)
     context = parse_context(args.context, context_names(model)) if args.prompt is None else caption
-    hint = _overflow_hint(args.guidance, context)
 
     def sample(n, generator):
         return SAMPLERS[args.sampler](model, sched, n=n, context=context, guidance=args.guidance,
                                       generator=generator, precision=args.precision, context_shares=shares, **kwargs)
 
     seconds, timesteps = write_samples(out, sample, args.n, args.batch_size, torch.Generator().manual_seed(args.seed),
-                                       nrow=args.nrow, scale=args.scale, overflow_hint=hint)
+                                       nrow=args.nrow, scale=args.scale)
     print(f"wrote {args.n} sprites to {out} ({args.sampler}, {len(timesteps) - 1} steps, {seconds:.2f} s)")
 
 
-def _initial_model(path, n_cfeat, context_film=False):
+def _initial_model(path, n_cfeat, height, context_film=False):
     """The model to start training from: the weights at `path`, their context layers widened from the
     course's 5 classes to the caption vocabulary where `n_cfeat` asks for it, and with the context's
     FiLM layers added (at zero) where `context_film` asks for them and the weights lack them."""
     model, _ = load_weights(path)
+    if (model.in_channels, model.height) != (3, height):
+        raise ValueError(f"--init {path} makes {model.in_channels}x{model.height}x{model.height} images but the "
+                         f"data are 3x{height}x{height}; start from weights trained on pictures of that size")
     if model.n_cfeat == len(CLASS_NAMES) and n_cfeat == len(VOCABULARY):
         model = widen_context(model)
     elif model.n_cfeat != n_cfeat:
@@ -175,7 +171,7 @@ def cmd_train(args):
             model = ContextUnet(n_feat=args.n_feat, n_cfeat=data.labels.shape[1], height=data.images.shape[-1],
                                 context_film=args.context_film, prediction=args.prediction)
         else:
-            model = _initial_model(args.init, data.labels.shape[1], args.context_film)
+            model = _initial_model(args.init, data.labels.shape[1], data.images.shape[-1], args.context_film)
         model = model.to(device)
         sched = NoiseSchedule(timesteps=args.timesteps)
         recorder = None
@@ -324,7 +320,7 @@ def build_parser():
     s.add_argument("--compose", type=float, default=0.0,
                    help="for a mixed --prompt: the share of guidance each caption gets on its own, 0 to 1 (0: the "
                         f"mixed vector only; {MIX_COMPOSE:g} with --guidance {MIX_GUIDANCE:g} finds both kinds most often)")
-    s.add_argument("--seed", type=int, default=0, help="same seed, same sprites")
+    s.add_argument("--seed", type=seed_value, default=0, help="same seed, same sprites")
     s.add_argument("--weights", default=None, help=f"a weights file (default: the shipped one in {WEIGHTS_DIR})")
     s.add_argument("--out", required=True, help="FILE.png (grid) or FILE.npy (uint8 (n,16,16,3))")
     s.add_argument("--nrow", type=int, default=8, help="sprites per row of the PNG grid")
@@ -363,7 +359,7 @@ def build_parser():
                    help='with --data captions: add this share of hybrid sprites (half one kind, half another), '
                         'captioned "A, B", so that mixed captions have sprites to learn from (e.g. 0.2)')
     t.add_argument("--timesteps", type=int, default=500, help="T, the number of noise levels")
-    t.add_argument("--seed", type=int, default=0, help="weights, data order and noise")
+    t.add_argument("--seed", type=seed_value, default=0, help="weights, data order and noise")
     t.add_argument("--checkpoint", default=None, help="checkpoint file for resuming")
     t.add_argument("--checkpoint-every", type=int, default=0, help="steps between checkpoints (0: none)")
     t.add_argument("--resume", default=None, help="continue from this checkpoint")

@@ -7,7 +7,8 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .checkpoint import atomic_write
+from .arguments import seed_value
+from .checkpoint import atomic_write, check_writable_file
 from .latency import latency_markdown, run_latency
 from .model import ContextUnet
 from .precision import autocast, cpu_has_fast_bf16, fold_batchnorm, pick_device, resolve_precision
@@ -213,7 +214,7 @@ def add_bench_arguments(parser):
                              f"({FID_TARGET}, DDIM-50, guidance 2), scoring every --eval-every steps")
     parser.add_argument("--preset", default="live", choices=sorted(PRESETS), help="with --train: the recipe")
     parser.add_argument("--eval-every", type=int, default=250, help="with --train: steps between scorings")
-    parser.add_argument("--seed", type=int, default=0, help="with --train: weights, data and noise")
+    parser.add_argument("--seed", type=seed_value, default=0, help="with --train: weights, data and noise")
     parser.add_argument("--json", default=None, help="also write the raw numbers to this file")
     return parser
 
@@ -234,6 +235,8 @@ def check_bench_arguments(args):
                          f"got {args.batches!r}")
     if args.latency and args.train:
         raise ValueError("--latency and --train are two different benches: run one, then the other")
+    if args.json is not None:
+        check_writable_file(args.json, "--json", (".json",))  # before minutes of timing
     return batches
 
 

@@ -219,6 +219,8 @@ def caption_dataset(n=89_400, seed=0, word_keep=WORD_KEEP, held_out=True, hybrid
     ``hybrids`` adds round(hybrids * n) hybrid_sprites (of seed + 1), labelled as the two-part caption
     "A, B" of their sources' words.
     """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive number of sprites (the course has 89400), got {n!r}")
     if not 0 <= hybrids <= 1:
         raise ValueError(f"hybrids is a share of n between 0 and 1 (e.g. 0.2), got {hybrids!r}")
     images, attributes = generate_sprite_attributes(n, seed=seed)

@@ -92,6 +92,12 @@ class SpriteDataset(torch.utils.data.Dataset):
             raise ValueError(
                 f"SpriteDataset got {len(images)} images but {len(labels)} labels; give one label per image"
             )
+        if images.shape[2] != images.shape[3]:
+            raise ValueError(f"SpriteDataset images must be square, got {images.shape[2]}x{images.shape[3]}; "
+                             "pad or crop them (from_folder pads pictures with white)")
+        if not (torch.isfinite(labels).all() and (labels >= 0).all()):
+            raise ValueError("SpriteDataset labels must be finite and >= 0 (one-hot rows, or mixes of them); "
+                             "these hold NaN, infinity or negative values")
         if len(images):
             lo, hi = torch.aminmax(images)
             if not (lo >= -1 and hi <= 1):  # also catches NaN
@@ -212,6 +218,8 @@ class SpriteDataset(torch.utils.data.Dataset):
             raise ValueError(f"n must be a positive integer number of sprites or None, got {n!r}")
         if spec == "sprites":
             return cls.generated(89_400 if n is None else n, seed=seed)
+        if not str(spec).strip():
+            raise ValueError(f"--data is empty; it can be {DATA_FORMS}")
         path = Path(spec)
         if path.suffix.lower() == ".npy":
             if not path.is_file():
@@ -253,11 +261,20 @@ def _load_npy(path, expected):
     return array
 
 
+def _to_rgba(image):
+    """A Pillow image as 8-bit RGBA; 16- and 32-bit grey images scaled to 8 bits (Pillow's own conversion
+    clips them at 255, which turns a 16-bit picture white)."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+        values = np.asarray(image, dtype=np.float64)
+        image = Image.fromarray(np.round(values / 257).clip(0, 255).astype(np.uint8))  # 65535 -> 255
+    return image.convert("RGBA")
+
+
 def _read_sprite(file, size):
     """One image file -> uint8 (size, size, 3): alpha composited on white, padded square, resized."""
     try:
         with Image.open(file) as image:
-            image = image.convert("RGBA")
+            image = _to_rgba(image)
     except Exception as exc:  # Pillow's decoders raise many exception types for a bad file
         raise ValueError(
             f"{file}: could not read this image ({type(exc).__name__}: {exc}); fix or remove the file"
@@ -280,9 +297,12 @@ def _read_sprite(file, size):
 
 def parse_context(spec, class_names=CLASS_NAMES):
     """A context vector from text: "hero", "hero=1,food=0.6", or "none" (-> None, the null context)."""
+    if spec is not None and not isinstance(spec, str):
+        raise TypeError(f'a context is text like "hero" or "hero=1,food=0.6", got {spec!r}; '
+                        "pass a tensor to the samplers directly")
     if spec is None or spec.strip().lower() in ("", "none", "null"):
         return None
-    weights = torch.zeros(len(class_names))
+    weights = [0.0] * len(class_names)
     seen = set()
     for part in spec.split(","):
         name, _, value = part.partition("=")
@@ -294,9 +314,10 @@ def parse_context(spec, class_names=CLASS_NAMES):
             raise ValueError(f"class {name!r} appears twice in context {spec!r}; give each class one weight")
         seen.add(name)
         try:
-            weights[class_names.index(name)] = float(value) if value else 1.0
+            weights[class_names.index(name)] = 1.0 if not _ else float(value)  # "hero" alone: weight 1
         except ValueError:
-            raise ValueError(f"weight {value!r} for {name!r} in context {spec!r} is not a number") from None
-    if (weights < 0).any() or not torch.isfinite(weights).all():
+            raise ValueError(f"weight {value!r} for {name!r} in context {spec!r} is not a number; "
+                             'write "hero" or "hero=0.5"') from None
+    if not all(0 <= w < float("inf") for w in weights):
         raise ValueError(f"context weights must be finite and non-negative, got {spec!r}")
-    return weights
+    return torch.tensor(weights)

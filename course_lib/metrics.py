@@ -12,6 +12,7 @@ small n; ``data_fid_floor`` gives the value for two independent sets of real spr
 import argparse
 import itertools
 import json
+import math
 import time
 import weakref
 from functools import lru_cache
@@ -21,8 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .arguments import list_of, seed_value
 from .checkpoint import load_checked, save_atomic, sha256_of
 from .data import to_model_space
+from .memory import GENERATED_SPRITE_BYTES, check_fits_in_memory
 from .precision import add_hardware_arguments, eval_mode, pick_device, resolve_precision
 from .pretrained import WEIGHTS_DIR, expected_sha256, load_pretrained, load_weights, record_in_manifest
 from .samplers import SAMPLER_LABELS, SAMPLERS
@@ -265,6 +268,9 @@ def _shipped_classifier(device):
     return load_classifier(device=device)
 
 
+SPRITE_TENSOR_BYTES = 3 * 16 * 16 * 4  # one float32 sample, held until it is scored
+
+
 def _check_positive_int(name, value, hint):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer{hint}, got {value!r}")
@@ -304,11 +310,16 @@ def evaluate(model, sched, sampler="ddim", steps=25, n=1000, guidance=0.0, seed=
         raise ValueError(f"n must be a multiple of {classes} so that every class gets n/{classes} samples, "
                          f"got {n}; try {n - n % classes + classes}")
     _check_positive_int("batch", batch, " (samples drawn at once)")
+    check_fits_in_memory(n * (GENERATED_SPRITE_BYTES + SPRITE_TENSOR_BYTES), f"evaluating {n:,} samples",
+                         "ask for fewer (--n)")
     if sampler != "ddim" and eta:
         raise ValueError(f"eta applies to ddim only; got eta={eta} with sampler {sampler!r}")
     if model.n_cfeat != classes:
         raise ValueError(f"the model takes {model.n_cfeat} context features, but the classifier judges "
                          f"{classes} classes {CLASS_NAMES}; evaluate a model trained on the sprite classes")
+    if (model.in_channels, model.height) != (3, 16):
+        raise ValueError(f"the model makes {model.in_channels}x{model.height}x{model.height} images, but the "
+                         "classifier judges 3x16x16 sprites; evaluate a model trained on the course's sprites")
     device = sched.alpha_bars.device
     classifier = _shipped_classifier(str(device)) if classifier is None else classifier
     kwargs = {"steps": steps, "precision": precision, **({"eta": eta} if sampler == "ddim" else {})}
@@ -318,6 +329,9 @@ def evaluate(model, sched, sampler="ddim", steps=25, n=1000, guidance=0.0, seed=
     SAMPLERS[sampler](model, sched, n=min(n, batch), context=contexts[:batch], guidance=guidance,
                       generator=torch.Generator().manual_seed(seed), **{**kwargs, "steps": 1})
     images, seconds = sample_in_batches(model, sched, sampler, contexts, guidance, seed, batch, **kwargs)
+    if not torch.isfinite(images).all():
+        raise ValueError("the model made NaN or infinite sprites, which no score describes: its weights are "
+                         "damaged or diverged; retrain it, or evaluate the shipped one")
     fid = frechet_distance(*feature_stats(classifier, images), *reference_stats(classifier, n, reference_seed))
     hits = (_predict(classifier, images) == asked).double()
     return {"sampler": sampler, "steps": steps, "eta": eta, "guidance": guidance, "n": n, "fid": fid,
@@ -330,11 +344,39 @@ def evaluate(model, sched, sampler="ddim", steps=25, n=1000, guidance=0.0, seed=
 
 def load_quality(path=QUALITY_FILE):
     """The lines `python -m course_lib evaluate` printed, as dicts (one JSON object per line), or [] when
-    the file does not exist."""
+    the file does not exist. ValueError, naming the line, for a line that is not one evaluate prints."""
     path = Path(path)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if not path.is_file():
+        raise ValueError(f"{path} is not a file; give the file evaluate's lines were written to")
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not text; give the file evaluate's JSON lines were written to") from None
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            rows.append(_quality_row(line, f"{path}, line {number}"))
+    return rows
+
+
+def _quality_row(line, where):
+    """One line of evaluate's output as a dict, checked: a JSON object with the fields a table needs and
+    finite numbers."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{where} is not JSON ({err.msg}); remove it, or make the file again with evaluate") from None
+    needs = ("prompt_set", "sampler") if isinstance(row, dict) and "prompt_set" in row else \
+        ("sampler", "steps", "fid", "context_acc")
+    if not isinstance(row, dict) or any(key not in row for key in needs):
+        raise ValueError(f"{where} is not a line evaluate prints (a JSON object with {', '.join(needs)}); "
+                         "remove it, or make the file again with evaluate")
+    if any(isinstance(value, float) and not math.isfinite(value) for value in row.values()):
+        raise ValueError(f"{where} holds NaN or infinity, which no table can show; remove the line and "
+                         "evaluate that setting again")
+    return row
 
 
 def quality_table(rows):
@@ -371,16 +413,6 @@ def data_fid_floor(n=1000, seed_a=54321, seed_b=REFERENCE_SEED, classifier=None)
 
 # ---------------------------------------------------------------- command line
 
-def list_of(kind):
-    """An argparse type: "10,25,50" -> [10, 25, 50]."""
-    def parse(text):
-        try:
-            return [kind(part) for part in text.split(",")]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__} values, got {text!r}")
-    return parse
-
-
 def _samplers(text):
     names = text.split(",")
     unknown = [name for name in names if name not in SAMPLERS]
@@ -398,8 +430,8 @@ def add_evaluate_arguments(parser):
     parser.add_argument("--eta", type=float, default=0.0, help="ddim's stochasticity")
     parser.add_argument("--n", type=int, default=1000, help=f"samples, a multiple of {len(CLASS_NAMES)}")
     parser.add_argument("--guidance", type=list_of(float), default=[0.0], help="a number or a list (0,1,3); default: 0")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the sampling noise")
-    parser.add_argument("--reference-seed", type=int, default=REFERENCE_SEED,
+    parser.add_argument("--seed", type=seed_value, default=0, help="seed of the sampling noise")
+    parser.add_argument("--reference-seed", type=seed_value, default=REFERENCE_SEED,
                         help="seed of the real sprites FID compares against")
     parser.add_argument("--batch", type=int, default=500, help="samples drawn at once")
     parser.add_argument("--weights", default=None, help=f"a weights file (default: the shipped one in {WEIGHTS_DIR})")

@@ -91,7 +91,10 @@ class ContextUnet(nn.Module):
 
     def __init__(self, in_channels=3, n_feat=64, n_cfeat=5, height=16, context_film=False, prediction="eps"):
         super().__init__()
-        if height % 4 or height < 4:
+        for name, value in (("in_channels", in_channels), ("n_cfeat", n_cfeat), ("height", height)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if height % 4:
             raise ValueError(f"height must be a positive multiple of 4 (two 2x down-samplings), got {height}")
         if isinstance(n_feat, bool) or not isinstance(n_feat, int) or n_feat < 8 or n_feat % 8:
             raise ValueError(f"n_feat must be a positive multiple of 8 (GroupNorm uses 8 groups), got {n_feat!r}")
@@ -190,10 +193,17 @@ def with_context_film(model):
     return wider.to(next(model.parameters()).device).train(model.training)
 
 
+MAX_CONTEXT_WEIGHT = 10  # the model learnt 0 and 1; far beyond, its features overflow (hero=100000 gives NaN)
+
+
 def check_context(c, batch, n_cfeat):
-    """Validate a context: (batch, n_cfeat) or (n_cfeat,) for all, finite, non-negative; None -> zeros."""
+    """Validate a context: (batch, n_cfeat) or (n_cfeat,) for all, finite, in [0, MAX_CONTEXT_WEIGHT];
+    None -> zeros."""
     if c is None:
         return torch.zeros(batch, n_cfeat)
+    if isinstance(c, str):
+        raise TypeError(f"context is a tensor of weights, (B, {n_cfeat}) or ({n_cfeat},), got the text {c!r}; "
+                        "make one with widgets.make_context or data.parse_context")
     c = torch.as_tensor(c)
     if c.dim() == 1:
         c = c.unsqueeze(0).expand(batch, -1)  # (n_cfeat,) -> (batch, n_cfeat)
@@ -205,10 +215,12 @@ def check_context(c, batch, n_cfeat):
                          "give one row per image or a single row for all")
     c = c.float()
     if not torch.isfinite(c).all():
-        raise ValueError("context contains NaN or infinity; give finite non-negative weights")
-    if (c < 0).any():
-        raise ValueError(f"context weights must be non-negative, got a minimum of {c.min().item():g}; "
-                         "mix classes with weights >= 0 (e.g. hero=1, food=0.6)")
+        raise ValueError(f"context contains NaN or a value too large for float32; give weights in [0, "
+                         f"{MAX_CONTEXT_WEIGHT}]")
+    if (c < 0).any() or (c > MAX_CONTEXT_WEIGHT).any():
+        raise ValueError(f"context weights must lie in [0, {MAX_CONTEXT_WEIGHT}], got {c.min().item():g} to "
+                         f"{c.max().item():g}; the model learnt 0 and 1, mix classes with weights like "
+                         "hero=1, food=0.6")
     return c
 
 

@@ -9,6 +9,7 @@ import torch
 from .checkpoint import atomic_write, folder_lock, load_checked, save_atomic, sha256_of
 from .data import CLASS_NAMES
 from .model import ContextUnet
+from .precision import pick_device
 from .schedule import NoiseSchedule
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "data" / "weights"
@@ -68,6 +69,7 @@ def load_weights(path, sha256=None, device="cpu"):
     """Rebuild (model, schedule) from a weights file; the model is in eval mode on `device`, with the
     file's metadata in ``model.meta``. The file's sha256 must be `sha256`, or when that is None the one
     manifest.json beside the file records for it (files it does not record load unchecked)."""
+    device = pick_device(device)  # an unknown or absent device fails before the file is read
     state = load_checked(path, sha256=sha256 or expected_sha256(path), map_location="cpu")
     if not isinstance(state, dict) or state.get("format") != WEIGHTS_FORMAT:
         raise ValueError(f"{path} is not a course_lib weights file (format {WEIGHTS_FORMAT}); "
@@ -128,6 +130,11 @@ def _rebuild_model(path, config, state_dict):
         more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
         raise ValueError(f"{path}: its tensors do not fit its model_config {config} ({'; '.join(problems[:3])}"
                          f"{more}); the file was damaged or edited: use the original or retrain it")
+    damaged = [name for name, tensor in held.items() if tensor.is_floating_point() and not tensor.isfinite().all()]
+    if damaged:
+        which = f"{damaged[0]} and {len(damaged) - 1} more hold" if len(damaged) > 1 else f"{damaged[0]} holds"
+        raise ValueError(f"{path}: {which} NaN or infinity, so every sprite would too; the run diverged or the "
+                         "file was damaged: retrain it with a lower --lr, or use the original")
     model.load_state_dict(held)
     return model
 

@@ -15,6 +15,7 @@ import torch
 
 from .checkpoint import atomic_write
 from .data import to_uint8
+from .memory import available_memory
 
 MAX_SCALE = 32  # screen pixels per sprite pixel: a 16x16 sprite becomes at most 512x512
 SUFFIXES = (".png", ".npy")
@@ -24,6 +25,8 @@ def check_output(out, n, nrow, scale, batch_size, height=16):
     """ValueError, before any sampling, for an --out that cannot be written or an output too big to fit;
     returns `out` as a Path."""
     from .viz import check_grid_layout
+    if not str(out).strip():
+        raise ValueError("--out is empty; name the file to write, e.g. --out sprites.png or --out sprites.npy")
     out = Path(out)
     if out.is_dir():
         raise ValueError(f"--out {out} is a folder; name a file in it, e.g. --out {out / 'sprites.png'}")
@@ -50,12 +53,12 @@ def check_output(out, n, nrow, scale, batch_size, height=16):
     return out
 
 
-def write_samples(out, sample, n, batch_size, generator, nrow=8, scale=4, overflow_hint=""):
+def write_samples(out, sample, n, batch_size, generator, nrow=8, scale=4):
     """Sample n sprites in batches of at most `batch_size` with ``sample(batch, generator)`` (a
     SampleResult) and write them to `out` (.png grid or .npy). All batches draw from one `generator`,
     so the first `batch_size` sprites are those of one call with n = batch_size. The temporary file is
     made before sampling, so a folder that cannot be written fails at once; a batch holding NaN stops
-    it with `overflow_hint` (which setting to lower). Returns (seconds, timesteps)."""
+    it, writing nothing. Returns (seconds, timesteps)."""
     out = Path(out)
     png = out.suffix.lower() == ".png"
     seconds, timesteps, images = 0.0, None, []
@@ -65,8 +68,9 @@ def write_samples(out, sample, n, batch_size, generator, nrow=8, scale=4, overfl
                 res = sample(min(batch_size, n - start), generator)
                 seconds, timesteps = seconds + res.seconds, res.timesteps
                 if not torch.isfinite(res.images).all():
-                    raise ValueError(f"the sprites came out as NaN or infinity: the network's values overflowed; "
-                                     f"{overflow_hint or 'lower the settings that scale them'}")
+                    raise ValueError("the sprites came out as NaN or infinity: the network's values overflowed, at "
+                                     "settings inside their ranges, so the weights may be damaged: retrain them "
+                                     "or use the shipped ones")
                 if png:
                     images.append(res.images)
                     continue
@@ -93,33 +97,6 @@ def _fix_for(err):
     if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return "choose an --out in a folder you may write to"
     return "check the path, or choose another --out"
-
-
-def available_memory():
-    """Bytes this process can still allocate: the smaller of the system's available memory (Linux's
-    MemAvailable) and what an address-space limit (``ulimit -v``) leaves; None where neither is known."""
-    limits = []
-    meminfo = _proc_kib("/proc/meminfo", "MemAvailable:")
-    if meminfo is not None:
-        limits.append(meminfo)
-    try:
-        import resource
-        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-        used = _proc_kib("/proc/self/status", "VmSize:")
-        if soft != resource.RLIM_INFINITY and used is not None:
-            limits.append(max(soft - used, 0))
-    except ImportError:  # Windows
-        pass
-    return min(limits) if limits else None
-
-
-def _proc_kib(path, key):
-    """The value in bytes of a "key: N kB" line of a /proc file; None where there is none."""
-    try:
-        with open(path) as f:
-            return next(int(line.split()[1]) * 1024 for line in f if line.startswith(key))
-    except (OSError, StopIteration, ValueError):
-        return None
 
 
 def _png_memory(n, nrow, scale, height):

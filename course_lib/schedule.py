@@ -24,14 +24,18 @@ SCHEDULE_KINDS = ("linear", "cosine")
 PREDICTION_TARGETS = ("eps", "x0", "v")
 
 
+MAX_TIMESTEPS = 100_000  # DDPM used 1,000; far beyond, the buffers only cost memory (100,000: 1.2 MB)
+
+
 def _check_timesteps(timesteps):
-    if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1:
-        raise ValueError(f"timesteps must be a positive integer (the course uses 500), got {timesteps!r}")
+    if isinstance(timesteps, bool) or not isinstance(timesteps, int) or not 1 <= timesteps <= MAX_TIMESTEPS:
+        raise ValueError(f"timesteps must be an integer from 1 to {MAX_TIMESTEPS:,} (the course uses 500, DDPM "
+                         f"1,000), got {timesteps!r}")
 
 
 def linear_betas(timesteps, beta1=1e-4, beta2=0.02):
     """DDPM's schedule: betas rising linearly from beta1 at t = 1 to beta2 at t = T."""
-    if not 0 < beta1 <= beta2 < 1:
+    if not 0 < beta1 <= beta2 < 1:  # also refuses NaN
         raise ValueError(f"need 0 < beta1 <= beta2 < 1, got beta1={beta1}, beta2={beta2}")
     return torch.linspace(beta1, beta2, timesteps, dtype=torch.float64)
 
@@ -53,6 +57,8 @@ class NoiseSchedule(nn.Module):
         if kind == "linear":
             betas = linear_betas(timesteps, beta1, beta2)
         elif kind == "cosine":
+            if (beta1, beta2) != (1e-4, 0.02):
+                raise ValueError("beta1 and beta2 set the linear schedule; the cosine one has none (drop them)")
             betas = cosine_betas(timesteps)
         else:
             raise ValueError(f"kind must be one of {SCHEDULE_KINDS}, got {kind!r}")

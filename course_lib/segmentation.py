@@ -14,6 +14,7 @@ diffusion model of the rest of the course.
 maps would come across, so all it knows is the 2F-number bottleneck.
 """
 import json
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -22,8 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .arguments import seed_value
 from .backgrounds import make_composites
 from .data import to_model_space
+from .memory import GENERATED_SPRITE_BYTES, check_fits_in_memory
 from .model import ResidualConvBlock, UnetDown, UnetUp
 from .precision import (autocast, cpu_threads, eval_mode, pick_device, prepare_input, resolve_precision,
                         threads_for)
@@ -216,6 +219,10 @@ def run_segmentation(train_sizes=(8, 32, 128), seed=0, test_size=500, n_feat=16,
         raise ValueError(f"test_size must be a positive number of images, got {test_size}")
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be positive, got steps={steps}, batch_size={batch_size}")
+    if not 0 < lr < math.inf:
+        raise ValueError(f"lr (the learning rate, --lr) must be a positive finite number, got {lr!r}; 3e-3 works")
+    check_fits_in_memory((max(sizes) + test_size) * GENERATED_SPRITE_BYTES,
+                         f"{max(sizes) + test_size:,} composites", "ask for fewer (--train-sizes, --test-size)")
     device = pick_device(device)
     SegmentationUnet(n_feat=n_feat)  # checks n_feat before the work starts
     train_images, train_masks, _ = make_composites(max(sizes), seed)
@@ -256,7 +263,7 @@ def add_segment_arguments(parser):
     parser.add_argument("--steps", type=int, default=200, help="optimizer steps per training run")
     parser.add_argument("--batch-size", type=int, default=32, help="images per step")
     parser.add_argument("--lr", type=float, default=3e-3, help="AdamW learning rate (decays linearly to 0)")
-    parser.add_argument("--seed", type=int, default=0, help="training composites, weights and order; "
+    parser.add_argument("--seed", type=seed_value, default=0, help="training composites, weights and order; "
                                                               f"the held-out ones use seed + {TEST_SEED_OFFSET}")
     parser.add_argument("--precision", default="fp32", choices=("auto", "fp32", "bf16"),
                         help="fp32: at these small sizes bf16 trained 6 to 10 times slower on the 2-core test CPU")

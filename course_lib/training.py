@@ -21,7 +21,6 @@ from the seed itself), and rank 0 alone writes checkpoints and shows progress.
 import contextlib
 import copy
 import math
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -35,6 +34,7 @@ from tqdm.auto import tqdm
 from .checkpoint import load_checked, save_atomic, sole_writer
 from .distributed import (broadcast_buffers, gather_from_ranks, process_group, processes_on_this_machine,
                           sum_over_ranks)
+from .memory import GENERATED_SPRITE_BYTES, check_fits_in_memory
 from .model import ContextUnet
 from .precision import autocast, prepare_input, resolve_precision
 from .pretrained import WEIGHTS_FORMAT
@@ -124,8 +124,8 @@ def check_config(cfg):
         value = getattr(cfg, name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if cfg.minutes is not None and not cfg.minutes > 0:
-        raise ValueError(f"minutes must be > 0, got {cfg.minutes!r}")
+    if cfg.minutes is not None and not 0 < cfg.minutes < math.inf:
+        raise ValueError(f"minutes must be a finite number > 0 (leave it out for no time limit), got {cfg.minutes!r}")
     lr = cfg.lr
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr (the learning rate, --lr) must be a positive finite number, got {lr!r}; "
@@ -158,36 +158,14 @@ def _check_data_size(n_images, world):
                          "give each process at least one sprite, or start fewer")
 
 
-GENERATED_SPRITE_BYTES = 6 * 1024  # peak memory per generated sprite while it is drawn and converted (5.5 KB)
-
-
-def available_memory():
-    """Bytes of memory free for new allocations (Linux: MemAvailable), or None where unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
 def check_generated_sprites_fit(n, processes=None):
     """ValueError, before any sprite is drawn, when n generated sprites (one copy per training process on
     this machine) need more memory than is available."""
     processes = processes or processes_on_this_machine()
-    have = available_memory()
-    need = n * GENERATED_SPRITE_BYTES * processes
-    if have is not None and need > have:
-        copies = f", one copy for each of {processes} processes" if processes > 1 else ""
-        raise ValueError(f"{n:,} generated sprites need about {need / 2**30:,.1f} GiB of memory "
-                         f"({GENERATED_SPRITE_BYTES // 1024} KiB each while they are made{copies}) and "
-                         f"{have / 2**30:.1f} GiB is available: ask for fewer (--n), at most about "
-                         f"{have // (GENERATED_SPRITE_BYTES * processes):,} here")
+    copies = f", one copy for each of {processes} processes" if processes > 1 else ""
+    check_fits_in_memory(n * GENERATED_SPRITE_BYTES * processes,
+                         f"{n:,} generated sprites ({GENERATED_SPRITE_BYTES // 1024} KiB each while they are made"
+                         f"{copies})", "ask for fewer (--n)")
 
 
 def _images_and_labels(data, model):

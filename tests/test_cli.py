@@ -17,7 +17,8 @@ from course_lib.__main__ import main
 from course_lib.captions import VOCABULARY
 from course_lib.data import CLASS_NAMES, to_uint8
 from course_lib.pretrained import WEIGHTS_DIR, context_names, expected_sha256, load_weights
-from course_lib.sample_files import available_memory, write_samples
+from course_lib.memory import available_memory
+from course_lib.sample_files import write_samples
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +153,21 @@ def test_write_samples_asks_for_at_most_a_batch_at_a_time(tiny_weights, tmp_path
     assert Image.open(tmp_path / "grid.png").size == (4 * 17 + 1, 2 * 17 + 1)
 
 
+def test_write_samples_stops_at_a_batch_of_nan_and_writes_nothing(tiny_weights, tmp_path):
+    model, sched = load_weights(tiny_weights)
+
+    def sample(n, generator):
+        result = sample_ddim(model, sched, n=n, steps=1, generator=generator)
+        result.images = result.images.clone()
+        result.images[-1, 0, 0, 0] = float("nan")  # one value of one sprite, as an overflow would leave it
+        return result
+
+    for name in ("x.npy", "x.png"):
+        with pytest.raises(ValueError, match="the sprites came out as NaN or infinity.*weights may be damaged"):
+            write_samples(tmp_path / name, sample, 4, 2, torch.Generator().manual_seed(0))
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("args, message", [
     (["--n", 10 ** 12, "--out", "x.npy"], "--n 1000000000000 makes a .npy file of 768.0 TB, but the disk of"),
     (["--n", 10 ** 12, "--out", "x.png"], "--n 1000000000000 at --scale 4 makes a PNG grid that needs about"),
@@ -159,8 +175,8 @@ def test_write_samples_asks_for_at_most_a_batch_at_a_time(tiny_weights, tmp_path
     (["--batch-size", 0, "--out", "x.png"], "--batch-size must be a positive integer number of sprites, got 0"),
     (["--context", "", "--out", "x.png"], '--context "" names no class; give a class'),
     (["--context", " ", "--out", "x.png"], '--context "" names no class; give a class'),
-    (["--guidance", "inf", "--out", "x.png"], "guidance must be a number >= 0 (finite; 0: no guidance"),
-    (["--guidance", "nan", "--out", "x.npy"], "guidance must be a number >= 0 (finite; 0: no guidance"),
+    (["--guidance", "inf", "--out", "x.png"], "guidance must be a number from 0 to 20 (0: no guidance"),
+    (["--guidance", "nan", "--out", "x.npy"], "guidance must be a number from 0 to 20 (0: no guidance"),
 ])
 def test_outputs_that_cannot_fit_and_non_finite_settings_are_refused_up_front(tiny_weights, tmp_path, capsys, args,
                                                                             message):
@@ -173,13 +189,14 @@ def test_outputs_that_cannot_fit_and_non_finite_settings_are_refused_up_front(ti
 
 
 @pytest.mark.parametrize("context, guidance, message", [
-    ("hero", "1e30", "lower --guidance (now 1e+30; 1 to 3 is typical)"),
-    ("hero=1e30", "0", "lower the context weights (the largest is 1e+30; 0 to 1 is typical)"),
+    ("hero", "1e30", "guidance must be a number from 0 to 20 (0: no guidance, 1 to 3 is typical; beyond, the "
+                     "colours saturate), got 1e+30"),
+    ("hero=1e30", "0", "context weights must lie in [0, 10], got 0 to 1e+30"),
 ])
-def test_sprites_that_overflow_name_the_setting_to_lower(tiny_weights, tmp_path, capsys, context, guidance, message):
+def test_settings_that_would_overflow_are_refused_naming_the_setting(tiny_weights, tmp_path, capsys, context,
+                                                                     guidance, message):
     assert _sample(tiny_weights, tmp_path / "x.npy", "--n", 2, "--context", context, "--guidance", guidance) == 2
-    err = capsys.readouterr().err
-    assert "the sprites came out as NaN or infinity" in err and message in err
+    assert message in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
 
 

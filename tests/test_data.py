@@ -246,6 +246,22 @@ def test_from_folder(tmp_path):
     assert green[1].min() > 0.95 and green[0].max() < -0.95
 
 
+def test_from_folder_reads_16_bit_and_palette_pngs_as_their_8_bit_twins(tmp_path):
+    grey = np.arange(256, dtype=np.uint8).reshape(16, 16)  # every 8-bit value once
+    rgb = np.stack([grey, grey[::-1], grey.T], -1)
+    (tmp_path / "eight" / "a").mkdir(parents=True)
+    (tmp_path / "deep" / "a").mkdir(parents=True)
+    Image.fromarray(np.repeat(grey[..., None], 3, -1)).save(tmp_path / "eight" / "a" / "grey.png")
+    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "deep" / "a" / "grey.png")  # mode I;16
+    Image.fromarray(rgb).save(tmp_path / "eight" / "a" / "rgb.png")
+    Image.fromarray(rgb).quantize(256).save(tmp_path / "deep" / "a" / "rgb.png")  # mode P, 256 colours
+    eight, deep = SpriteDataset.from_folder(tmp_path / "eight"), SpriteDataset.from_folder(tmp_path / "deep")
+    assert Image.open(tmp_path / "deep" / "a" / "grey.png").mode.startswith("I;16")
+    assert np.array_equal(to_uint8(deep.images[:1]), to_uint8(eight.images[:1]))  # 16-bit grey: exact
+    palette_error = np.abs(to_uint8(deep.images[1:]).astype(int) - to_uint8(eight.images[1:])).mean()
+    assert palette_error < 8  # the palette holds 256 of the picture's colours: close, not exact
+
+
 def test_from_folder_other_size(tmp_path):
     ds = SpriteDataset.from_folder(make_folder(tmp_path / "sprites"), size=8)
     assert ds.images.shape == (6, 3, 8, 8)

@@ -64,7 +64,7 @@ def test_trace_shapes_lists_every_block(model):
     (torch.zeros(1, 3, 16, 16, dtype=torch.uint8), None, TypeError, "float tensor"),
     (torch.zeros(2, 3, 16, 16), torch.zeros(2, 4), ValueError, r"context must have shape \(B, 5\).*got \(2, 4\)"),
     (torch.zeros(2, 3, 16, 16), torch.zeros(3, 5), ValueError, "context has 3 rows but there are 2 images"),
-    (torch.zeros(1, 3, 16, 16), torch.tensor([[1.0, -0.5, 0, 0, 0]]), ValueError, "non-negative.*-0.5"),
+    (torch.zeros(1, 3, 16, 16), torch.tensor([[1.0, -0.5, 0, 0, 0]]), ValueError, r"lie in \[0, 10\], got -0.5"),
     (torch.zeros(1, 3, 16, 16), torch.tensor([[float("nan"), 0, 0, 0, 0]]), ValueError, "NaN"),
 ])
 def test_bad_input_is_explained(model, x, c, error, match):

@@ -43,8 +43,8 @@ def test_cosine_schedule():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"timesteps": 0}, "timesteps must be a positive integer"),
-    ({"timesteps": 10.5}, "timesteps must be a positive integer"),
+    ({"timesteps": 0}, "timesteps must be an integer from 1 to 100,000"),
+    ({"timesteps": 10.5}, "timesteps must be an integer from 1 to 100,000"),
     ({"kind": "sigmoid"}, "kind must be one of"),
     ({"beta1": 0.1, "beta2": 0.01}, "beta1 <= beta2"),
 ])

@@ -145,7 +145,7 @@ TINY_RUN = ["train", "--n", "40", "--max-steps", "2", "--batch-size", "20", "--n
 
 @pytest.mark.parametrize("args, message", [
     (["--lr", "inf"], "lr (the learning rate, --lr) must be a positive finite number, got inf"),
-    (["--n", "1000000000"], "1,000,000,000 generated sprites need about 5,722.0 GiB of memory (6 KiB each"),
+    (["--n", "1000000000"], "1,000,000,000 generated sprites (6 KiB each while they are made) needs about 5,722.0 GiB of memory"),
     (["--n-feat", "0"], "--n-feat must be a positive multiple of 8"),
     (["--checkpoint-every", "-1", "--checkpoint", "run.ckpt"], "must be a whole number of steps >= 0"),
     (["--checkpoint-every", "5"], "checkpoint_every=5 has nowhere to write"),
