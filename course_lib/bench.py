@@ -212,15 +212,16 @@ def add_bench_arguments(parser):
     parser.add_argument("--train", action="store_true",
                         help="instead: train preset --preset from random weights and time it to the FID target "
                              f"({FID_TARGET}, DDIM-50, guidance 2), scoring every --eval-every steps")
-    parser.add_argument("--preset", default="live", choices=sorted(PRESETS), help="with --train: the recipe")
-    parser.add_argument("--eval-every", type=int, default=250, help="with --train: steps between scorings")
-    parser.add_argument("--seed", type=seed_value, default=0, help="with --train: weights, data and noise")
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="with --train: the recipe (default: live)")
+    parser.add_argument("--eval-every", type=int, help="with --train: steps between scorings (default: 250)")
+    parser.add_argument("--seed", type=seed_value, help="with --train: weights, data and noise (default: 0)")
     parser.add_argument("--json", default=None, help="also write the raw numbers to this file")
     return parser
 
 
 def check_bench_arguments(args):
-    """ValueError, naming the option, for a count that would time nothing or fail part-way."""
+    """ValueError, naming the option, for a count that would time nothing or fail part-way, or an option
+    that would do nothing; fills in --train's defaults."""
     counts = {"--repeats": args.repeats, "--train-steps": args.train_steps, "--ddpm-steps": args.ddpm_steps,
               "--ddim-steps": args.ddim_steps, "--eval-every": args.eval_every}
     for option, value in counts.items():
@@ -235,6 +236,13 @@ def check_bench_arguments(args):
                          f"got {args.batches!r}")
     if args.latency and args.train:
         raise ValueError("--latency and --train are two different benches: run one, then the other")
+    train_only = {"--preset": ("preset", "live"), "--eval-every": ("eval_every", 250), "--seed": ("seed", 0)}
+    given = [option for option, (name, _) in train_only.items() if getattr(args, name) is not None]
+    if given and not args.train:
+        raise ValueError(f"{' and '.join(given)} would do nothing without --train; add --train, or drop them")
+    for name, default in train_only.values():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
     if args.json is not None:
         check_writable_file(args.json, "--json", (".json",))  # before minutes of timing
     return batches

@@ -135,7 +135,7 @@ def _check_eta(eta):
         raise ValueError(f"eta must be a number in [0, 1] (0: deterministic DDIM, 1: DDPM-like), got {eta!r}")
 
 
-MAX_GUIDANCE = 20  # measured on the shipped model, DDIM-10: a third of the colours saturate at 20, 65% at 50
+MAX_GUIDANCE = 20  # shipped model, DDIM-10: 9% of colour values saturate at w = 0, 37% at 20, 65% at 50
 
 
 def _check_guidance(guidance):

@@ -320,6 +320,8 @@ def cases():
             add("bench", f"{option} {value!r}", ["bench", option, value])
     add("bench", "--json into a folder", ["bench", "--json", "{a_folder.npy}"])
     add("bench", "--train with --latency", ["bench", "--train", "--latency"])
+    for option, value in (("--preset", "course"), ("--eval-every", "100"), ("--seed", "3")):
+        add("bench", f"{option} without --train", ["bench", option, value])
     for option, values in (("--lr", ("inf", "nan", "0", "-1")), ("--steps", ("0", "-1", "x")),
                            ("--train-sizes", ("0", "-1", "100000000000", "a", "", "4,,8")),
                            ("--test-size", ("0", "-1", "100000000000")), ("--n-feat", ("0", "7", "-8")),

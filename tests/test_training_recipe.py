@@ -109,3 +109,8 @@ def test_bench_train_and_latency_are_one_at_a_time(capsys):
 def test_bench_counts_that_would_time_nothing_are_refused(capsys, args, message):
     assert main(["bench", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_bench_options_of_train_are_refused_without_it(capsys):
+    assert main(["bench", "--preset", "course", "--seed", "3"]) == 2
+    assert "--preset and --seed would do nothing without --train" in capsys.readouterr().err
