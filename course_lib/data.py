@@ -262,8 +262,8 @@ def _load_npy(path, expected):
 
 
 def _to_rgba(image):
-    """A Pillow image as 8-bit RGBA; 16- and 32-bit grey images scaled to 8 bits (Pillow's own conversion
-    clips them at 255, which turns a 16-bit picture white)."""
+    """A Pillow image as 8-bit RGBA; 16-bit grey (modes I;16 and I, values 0..65535) scaled to 8 bits
+    (Pillow's own conversion clips them at 255, which turns a 16-bit picture white)."""
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
         values = np.asarray(image, dtype=np.float64)
         image = Image.fromarray(np.round(values / 257).clip(0, 255).astype(np.uint8))  # 65535 -> 255
@@ -305,7 +305,7 @@ def parse_context(spec, class_names=CLASS_NAMES):
     weights = [0.0] * len(class_names)
     seen = set()
     for part in spec.split(","):
-        name, _, value = part.partition("=")
+        name, equals, value = part.partition("=")
         name = name.strip()
         if name not in class_names:
             raise ValueError(f"unknown class {name!r} in context {spec!r}; use names from {list(class_names)}, "
@@ -314,7 +314,7 @@ def parse_context(spec, class_names=CLASS_NAMES):
             raise ValueError(f"class {name!r} appears twice in context {spec!r}; give each class one weight")
         seen.add(name)
         try:
-            weights[class_names.index(name)] = 1.0 if not _ else float(value)  # "hero" alone: weight 1
+            weights[class_names.index(name)] = float(value) if equals else 1.0  # "hero" alone: weight 1
         except ValueError:
             raise ValueError(f"weight {value!r} for {name!r} in context {spec!r} is not a number; "
                              'write "hero" or "hero=0.5"') from None
