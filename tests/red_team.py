@@ -37,7 +37,7 @@ from course_lib.captions import caption_dataset
 from course_lib.checkpoint import sha256_of
 from course_lib.data import SpriteDataset, parse_context
 from course_lib.model import ContextUnet
-from course_lib.pretrained import load_pretrained, load_weights, record_in_manifest, save_weights
+from course_lib.pretrained import load_pretrained, load_weights, save_weights
 from course_lib.samplers import sample_ddim, sample_ddpm, sample_dpm_solver
 from course_lib.schedule import NoiseSchedule
 
