@@ -72,11 +72,13 @@ def ddim_step(sched, x_t, t, t_prev, eps, eta=0.0, noise=None):
 
     x_prev = sqrt(ᾱ_prev) x̂_0 + sqrt(1 − ᾱ_prev − σ²) ε + σ z,
     σ = η · sqrt((1 − ᾱ_prev) / (1 − ᾱ_t)) · sqrt(1 − ᾱ_t / ᾱ_prev)    (DDIM eq. 16).
+
+    At η = 0 the same formula with t_prev > t runs the chain upwards: DDIM inversion (editing.invert_ddim).
     """
     _check_eta(eta)
     ab_t, ab_prev = sched.alpha_bars[int(t)], sched.alpha_bars[int(t_prev)]
     x0_hat = (x_t - (1 - ab_t).sqrt() * eps) / ab_t.sqrt()
-    sigma = eta * ((1 - ab_prev) / (1 - ab_t) * (1 - ab_t / ab_prev)).sqrt()
+    sigma = eta * ((1 - ab_prev) / (1 - ab_t) * (1 - ab_t / ab_prev)).clamp(min=0).sqrt()  # 0 going up
     x_prev = ab_prev.sqrt() * x0_hat + (1 - ab_prev - sigma ** 2).clamp(min=0).sqrt() * eps
     if eta == 0 or int(t_prev) == 0:  # σ = 0: nothing to add
         return x_prev
@@ -111,22 +113,27 @@ def dpm_solver_step(sched, x_t, t, t_prev, x0_hat, prev=None):
     return float(s_p / s_t) * x_t + float(a_p * (1 - exp_neg_h)) * d
 
 
-def sampling_timesteps(sched, steps):
-    """`steps` distinct descending steps evenly spaced from T ("trailing"), then the final 0.
+def sampling_timesteps(sched, steps, t_start=None):
+    """`steps` distinct descending steps evenly spaced from t_start (default T, "trailing"), then the final 0.
 
-    t_i = round(T (steps − i) / steps) for i = 0..steps−1, e.g. 10 steps at T = 500:
-    [500, 450, ..., 50, 0]. Rounding is half-to-even, as numpy and diffusers do.
+    t_i = round(t_start (steps − i) / steps) for i = 0..steps−1, e.g. 10 steps at T = 500:
+    [500, 450, ..., 50, 0]. Rounding is half-to-even, as numpy and diffusers do. A chain that starts
+    part-way (SDEdit, an edit from an inverted sprite) takes ``t_start`` < T.
     """
-    _check_steps(steps, sched.timesteps)
     T = sched.timesteps
-    return [round(T * (steps - i) / steps) for i in range(steps)] + [0]
+    if t_start is None:
+        t_start = T
+    elif isinstance(t_start, bool) or not isinstance(t_start, int) or not 1 <= t_start <= T:
+        raise ValueError(f"t_start must be an integer step from 1 to {T}, got {t_start!r}")
+    _check_steps(steps, t_start)
+    return [round(t_start * (steps - i) / steps) for i in range(steps)] + [0]
 
 
 def _check_steps(steps, T):
     if isinstance(steps, bool) or not isinstance(steps, int):
         raise ValueError(f"steps must be an integer from 1 to {T}, got {steps!r}")
     if not 1 <= steps <= T:
-        raise ValueError(f"steps must be from 1 to {T} (the schedule's T), got {steps}; "
+        raise ValueError(f"steps must be from 1 to {T} (the steps the chain spans), got {steps}; "
                          f"DDPM uses all {T}, DDIM looks good with 25 to 50")
 
 
@@ -200,36 +207,66 @@ def check_conditions(context, shares, n, n_cfeat):
     return flat.view(n, c, n_cfeat), shares
 
 
-def _sample(model, sched, n, steps, update, *, context, guidance, generator, x_T, record_every,
-            precision, needs_noise, context_shares=None):
-    """The loop shared by all samplers: draw x_T, then x <- update(x, t, t_prev, eps) per step."""
-    _check_guidance(guidance)
-    if guidance and context is None:
-        raise ValueError(f"guidance {guidance:g} needs a context to guide toward (it steers away from the null "
-                         "context); give a context, or guidance 0")
+def _sample(model, sched, n, steps, update, *, generator, x_T, **chain):
+    """The samplers' common start: draw (or check) x_T, then run the chain from T down to 0."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer number of sprites, got {n!r}")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator, e.g. torch.Generator().manual_seed(0), or None; got "
-                        f"{generator!r}")
-    if isinstance(record_every, bool) or not isinstance(record_every, int) or record_every < 0:
-        raise ValueError(f"record_every must be an integer >= 0 (0 keeps no frames), got {record_every!r}")
-    dtypes = {p.dtype for p in model.parameters()} - {torch.float32}
-    if dtypes:
-        raise ValueError(f"the samplers take a float32 model, got parameters of {sorted(map(str, dtypes))}; call "
-                         "model.float() (precision='bf16' or 'fp16' runs it in lower precision)")
+    _check_generator(generator)
     timesteps = sampling_timesteps(sched, steps)
-    device = sched.alpha_bars.device
     shape = (n, model.in_channels, model.height, model.height)
     if x_T is None:
-        x = torch.randn(shape, generator=generator).to(device)  # drawn on the CPU: same on every device
+        x_T = torch.randn(shape, generator=generator)  # drawn on the CPU: same on every device
     else:
         x_T = torch.as_tensor(x_T)
         if tuple(x_T.shape) != shape:
             raise ValueError(f"x_T must have shape {shape} for n={n}, got {tuple(x_T.shape)}")
         if not torch.isfinite(x_T).all():
             raise ValueError("x_T holds NaN or infinity; start from torch.randn noise")
-        x = x_T.float().to(device)
+    return run_chain(model, sched, x_T, timesteps, update, generator=generator, **chain)
+
+
+def _check_generator(generator):
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, e.g. torch.Generator().manual_seed(0), or None; got "
+                        f"{generator!r}")
+
+
+def _check_model_input(model, x):
+    """x as a float32 tensor (n, C, H, H) the model takes, or a ValueError that says what is wrong."""
+    x = torch.as_tensor(x)
+    shape = (model.in_channels, model.height, model.height)
+    if x.dim() != 4 or tuple(x.shape[1:]) != shape or len(x) == 0:
+        raise ValueError(f"the chain's start must have shape (n, {', '.join(map(str, shape))}), got {tuple(x.shape)}")
+    x = x.float()
+    if not torch.isfinite(x).all():
+        raise ValueError("the chain's start holds NaN or infinity; start from torch.randn noise or a sprite in [-1, 1]")
+    return x
+
+
+def run_chain(model, sched, x, timesteps, update, *, context=None, guidance=0.0, generator=None, record_every=0,
+              precision="auto", needs_noise=False, context_shares=None, network_on_ascent=True):
+    """The loop every sampler and editor shares: x <- update(x, t, t_next, eps, noise) for each pair of
+    `timesteps`, with eps the (guided) network's noise estimate at (x, t).
+
+    Descending pairs denoise. Ascending pairs (t_next > t) run up the chain: DDIM inversion asks the
+    network (``network_on_ascent=True``); RePaint's re-noising jumps do not, and get ``eps=None``.
+    The network has no time 0 (there ᾱ = 1 leaves ε undefined), so a step from t = 0 asks it at t_next.
+    ``noise`` is fresh N(0, I) from `generator` when ``needs_noise`` and t_next > 0, else None.
+    """
+    _check_guidance(guidance)
+    if guidance and context is None:
+        raise ValueError(f"guidance {guidance:g} needs a context to guide toward (it steers away from the null "
+                         "context); give a context, or guidance 0")
+    _check_generator(generator)
+    if isinstance(record_every, bool) or not isinstance(record_every, int) or record_every < 0:
+        raise ValueError(f"record_every must be an integer >= 0 (0 keeps no frames), got {record_every!r}")
+    dtypes = {p.dtype for p in model.parameters()} - {torch.float32}
+    if dtypes:
+        raise ValueError(f"the samplers take a float32 model, got parameters of {sorted(map(str, dtypes))}; call "
+                         "model.float() (precision='bf16' or 'fp16' runs it in lower precision)")
+    device = sched.alpha_bars.device
+    x = _check_model_input(model, x).to(device)
+    n, shape = len(x), tuple(x.shape)
     if context_shares is not None:
         context, context_shares = check_conditions(context, context_shares, n, model.n_cfeat)
         context, context_shares = context.to(device), context_shares.to(device)
@@ -240,26 +277,31 @@ def _sample(model, sched, n, steps, update, *, context, guidance, generator, x_T
     start = time.perf_counter()
     conditions = 1 if context_shares is None else context.shape[1]
     batch = n * (conditions + 1) if guidance and context is not None else n * conditions  # c (and ∅) in one batch
+    last = len(timesteps) - 2
     with eval_mode(model), inference_context(model, device, precision, sprites=batch) as (net, precision):
-        for i, (t, t_prev) in enumerate(zip(timesteps[:-1], timesteps[1:])):
-            t_frac = torch.full((n,), t / sched.timesteps, device=device)
-            output = guided_eps(net, prepare_input(x, precision), t_frac, context, guidance, context_shares)
-            eps = sched.eps_from(prediction, x, t, output)  # the network may predict x_0 or v
-            noise = torch.randn(shape, generator=generator).to(device) if needs_noise and t_prev > 0 else None
-            x_new = update(x, t, t_prev, eps, noise)
-            if record_every and (i % record_every == 0 or t_prev == 0):
+        for i, (t, t_next) in enumerate(zip(timesteps[:-1], timesteps[1:])):
+            eps = None
+            if t_next < t or network_on_ascent:
+                t_net = t or t_next
+                t_frac = torch.full((n,), t_net / sched.timesteps, device=device)
+                output = guided_eps(net, prepare_input(x, precision), t_frac, context, guidance, context_shares)
+                eps = sched.eps_from(prediction, x, t_net, output)  # the network may predict x_0 or v
+            noise = torch.randn(shape, generator=generator).to(device) if needs_noise and t_next > 0 else None
+            x_new = update(x, t, t_next, eps, noise)
+            if record_every and eps is not None and (i % record_every == 0 or i == last):
                 frames.append(x.cpu())
                 x0_frames.append(predict_x0(sched, x, t, eps).clamp(-1, 1).cpu())
                 frame_steps.append(t)
             x = x_new
     seconds = time.perf_counter() - start
-    result = SampleResult(images=x.cpu(), timesteps=timesteps, seconds=seconds)
+    result = SampleResult(images=x.cpu(), timesteps=list(timesteps), seconds=seconds)
     if record_every:
         frames.append(x.cpu())
-        x0_frames.append(x.cpu())
+        # a chain that ends at 0 ends clean; one that ends in noise (inversion) has no newer x̂_0 than its last
+        x0_frames.append(x.cpu() if timesteps[-1] == 0 else x0_frames[-1])
         result.frames = torch.stack(frames)  # (F, n, C, H, W)
         result.x0_frames = torch.stack(x0_frames)  # (F, n, C, H, W)
-        result.frame_steps = frame_steps + [0]
+        result.frame_steps = frame_steps + [timesteps[-1]]
     return result
 
 
