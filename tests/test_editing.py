@@ -2,11 +2,13 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib import sampling_timesteps
+from course_lib import ContextUnet, sampling_timesteps
 from course_lib.backgrounds import sprite_masks
 from course_lib.data import to_model_space
 from course_lib.editing import (decode_ddim, edit_context, figure_masks, inpaint, invert_ddim, repaint_timesteps,
                                 sdedit, seam_jump, start_step)
+from course_lib.editing_widgets import (PALETTE, edit_explorer, inpaint_explorer, keep_mask, sketch_image, sketch_pad,
+                                        starter_sketch)
 from course_lib.metrics import context_accuracy, load_classifier
 from course_lib.pretrained import load_pretrained
 from course_lib.samplers import run_chain
@@ -173,3 +175,58 @@ def test_seam_jump_of_two_flat_halves():
     assert seam_jump(images, keep) == 0.0
     with pytest.raises(ValueError, match="no border"):
         seam_jump(images, torch.ones(1, 4, 4, dtype=torch.bool))
+
+
+# ---- the notebook's views (editing_widgets)
+
+@pytest.fixture(scope="module")
+def small_model():
+    torch.manual_seed(0)
+    return ContextUnet(n_feat=16).eval()
+
+
+def test_sketch_image_maps_palette_colours():
+    image = sketch_image(starter_sketch())
+    assert image.shape == (1, 3, 16, 16)
+    assert torch.equal(image[0, :, 0, 0], torch.ones(3))  # a white corner
+    assert torch.allclose(image[0, :, 10, 8], torch.tensor(PALETTE["red"]) / 127.5 - 1)
+    with pytest.raises(ValueError, match="unknown colours \\['pink'\\]"):
+        sketch_image([["pink", "red"]])
+
+
+def test_keep_masks():
+    images = sketch_image(starter_sketch()).expand(2, -1, -1, -1)
+    assert int(keep_mask("keep the left half", images).sum()) == 2 * 16 * 8
+    assert torch.equal(keep_mask("keep the top half", images)[:, :8], torch.ones(2, 8, 16, dtype=torch.bool))
+    figure = keep_mask("keep the figure", images)
+    assert torch.equal(figure, ~keep_mask("keep the background", images)) and 0 < figure.sum() < 2 * 256
+    with pytest.raises(ValueError, match="kind must be one of"):
+        keep_mask("keep the hat", images)
+
+
+def test_edit_explorer_reacts(small_model, sched, held_out):
+    view = edit_explorer(small_model, sched, *held_out, steps=4)
+    before = view.image.value
+    view.target.value = (view.target.value + 1) % 5
+    assert view.image.value != before
+    view.strength.value = 0.3
+    assert "t<sub>0</sub> = 150 of 500: 1 DDIM steps up" in view.info.value
+
+
+def test_sketch_pad_paints_and_makes_sprites(small_model, sched):
+    pad = sketch_pad(small_model, sched, steps=4, n=2)
+    before = pad.image.value
+    pad.paint.value = "blue"
+    pad.cells[0].click()  # row 0, column 0
+    assert pad.sketch[0, 0] == "blue" and pad.cells[0].style.button_color == "#325ad2"
+    pad.make.click()
+    assert pad.image.value != before
+    pad.clear.click()
+    assert set(pad.sketch.flat) == {"white"}
+
+
+def test_inpaint_explorer_reacts(small_model, sched, held_out):
+    view = inpaint_explorer(small_model, sched, *held_out, steps=3, n=2)
+    before = view.image.value
+    view.keep.value = "keep the left half"
+    assert view.image.value != before and "6 network calls (3 steps × resample 2)" in view.info.value
