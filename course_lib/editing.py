@@ -81,9 +81,9 @@ def sdedit(model, sched, x0, strength=0.5, steps=50, context=None, guidance=0.0,
     down to 0 under `context`. Any picture in [-1, 1] will do, a sketch included: a small strength keeps
     it (faithful), a large one keeps only its rough colours and layout (realistic)."""
     t0, k = start_step(sched, strength, steps)
-    x0 = _check_model_input(model, x0)
-    noise = torch.randn(x0.shape, generator=generator)
-    x_t = sched.add_noise(x0, torch.full((len(x0),), t0), noise.to(x0))
+    x0 = _check_model_input(model, x0).to(sched.alpha_bars.device)
+    noise = torch.randn(x0.shape, generator=generator).to(x0)  # drawn on the CPU: same on every device
+    x_t = sched.add_noise(x0, torch.full((len(x0),), t0), noise)
     return decode_ddim(model, sched, x_t, t0, k, context=context, guidance=guidance, precision=precision)
 
 

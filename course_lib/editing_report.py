@@ -8,6 +8,8 @@ Markdown (default: out/editing.md; the committed copy is docs/results/editing.md
     editing      invert under the sprite's class, decode under the next class: how often the shipped
                  classifier sees the asked class, and the figure's mask IoU with the original's,
                  against SDEdit (random noise instead of the inverted noise) at the same strength
+    captions     the caption model's red potions edited to "blue potion": how often the attribute
+                 classifier sees a blue potion, and how much of the outline is kept
     inpainting   half of each sprite regenerated: the colour step at the seam, pasted against RePaint
 """
 import argparse
@@ -17,12 +19,14 @@ from pathlib import Path
 import torch
 
 from .bench import machine_description
+from .caption_metrics import asked_attributes, load_caption_classifier, predict_attributes, score_prompt
+from .captions import encode_caption
 from .checkpoint import atomic_write, check_writable_file
 from .data import to_model_space
 from .editing import decode_ddim, edit_context, figure_masks, inpaint, invert_ddim, sdedit, seam_jump
 from .metrics import context_accuracy, load_classifier
 from .pretrained import load_pretrained
-from .samplers import sample_ddpm
+from .samplers import sample_ddim, sample_ddpm
 from .segmentation import iou
 from .sprites import generate_sprites
 
@@ -75,6 +79,24 @@ def editing_rows(model, sched, classifier, x0, context, strengths=(0.3, 0.5, 0.7
     return rows, mean_iou(masks.roll(1, 0), masks)
 
 
+def caption_edit_rows(n, source="red potion", target="blue potion", strengths=(0.4, 0.6, 0.8, 1.0), steps=25,
+                      guidance=2.0):
+    """The caption model's sprites of `source` (DDIM-25, seed 0), edited to `target` at each strength."""
+    model, sched = load_pretrained("captions")
+    classifier = load_caption_classifier()
+    before, after = encode_caption(source).expand(n, -1), encode_caption(target).expand(n, -1)  # (n, words)
+    x0 = sample_ddim(model, sched, n, steps, context=before, guidance=guidance,
+                     generator=torch.Generator().manual_seed(0)).images
+    asked, masks = asked_attributes(target), figure_masks(x0)
+    rows = []
+    for strength in (0.0,) + tuple(strengths):
+        edited = x0 if strength == 0 else edit_context(model, sched, x0, before, after, strength, steps, guidance).images
+        hits = score_prompt(predict_attributes(classifier, edited), asked)
+        rows.append({"strength": strength, "colour": float(hits["colour"].float().mean()),
+                     "kind": float(hits["kind"].float().mean()), "IoU": mean_iou(figure_masks(edited), masks)})
+    return rows
+
+
 def inpainting_rows(model, sched, classifier, x0, context, resamples=(1, 2, 5), steps=25):
     keep = torch.zeros(len(x0), *x0.shape[2:], dtype=torch.bool)
     keep[..., : x0.shape[-1] // 2] = True  # (n, H, W): the left half is kept
@@ -93,7 +115,7 @@ def inpainting_rows(model, sched, classifier, x0, context, resamples=(1, 2, 5), 
     return rows
 
 
-def markdown(n, trips, edits, unrelated_iou, fills, seconds):
+def markdown(n, trips, edits, unrelated_iou, captions, fills, seconds):
     lines = ["# Editing with the shipped model, measured\n",
              f"`python -m course_lib.editing_report --n {n} --out docs/results/editing.md` ({seconds / 60:.0f} min on "
              f"{machine_description()}). {n} held-out generated sprites (seed {HELD_OUT_SEED}), fp32 sampling.\n",
@@ -114,6 +136,13 @@ def markdown(n, trips, edits, unrelated_iou, fills, seconds):
     lines += [f"| {r['strength']} | {r['guidance']} | {r['edit acc']:.2f} | {r['edit IoU']:.2f} | "
               f"{r['edit change'] * PIXEL_LEVELS:.1f} | {r['sdedit acc']:.2f} | {r['sdedit IoU']:.2f} | "
               f"{r['sdedit change'] * PIXEL_LEVELS:.1f} |" for r in edits]
+    lines += ["\n## Editing with words: the caption model's red potions made blue\n",
+              f"{n} sprites of \"red potion\" (caption model, DDIM-25, guidance 2, seed 0), inverted under that caption "
+              "and decoded under \"blue potion\". *colour* and *kind*: share the caption attribute classifier "
+              "reads as blue and as a potion; *IoU*: the figure's mask against the red potion's.\n",
+              "| strength | colour blue | kind potion | IoU |", "|---|---|---|---|"]
+    lines += [f"| {r['strength'] or 'before the edit'} | {r['colour']:.2f} | {r['kind']:.2f} | {r['IoU']:.2f} |"
+              for r in captions]
     lines += ["\n## Inpainting: the left half kept, the right half regenerated under the sprite's class\n",
               "*seam*: mean colour step across the border between the halves ([-1, 1] units; the originals' is the "
               "natural one). *acc*: share of the results the classifier puts in the sprite's class. DDPM-25 steps.\n",
@@ -139,8 +168,9 @@ def main(argv=None):
     x0, context = held_out_sprites(args.n)
     trips = round_trip_rows(model, sched, x0, context)
     edits, unrelated_iou = editing_rows(model, sched, classifier, x0, context)
+    captions = caption_edit_rows(args.n)
     fills = inpainting_rows(model, sched, classifier, x0, context)
-    text = markdown(args.n, trips, edits, unrelated_iou, fills, time.perf_counter() - start)
+    text = markdown(args.n, trips, edits, unrelated_iou, captions, fills, time.perf_counter() - start)
     with atomic_write(args.out, "w") as f:
         f.write(text)
     print(text)

@@ -121,11 +121,12 @@ def sketch_pad(model, sched, steps=25, n=4, scale=6, cell_px=22):
     size = model.height
     sketch = starter_sketch(size)
     paint = w.ToggleButtons(options=list(PALETTE), value="red", description="paint",
-                            style={"button_width": "64px"})
+                            style={"button_width": "72px"})
     cells = []
     for y in range(size):
         for x in range(size):
-            cell = w.Button(layout=w.Layout(width=f"{cell_px}px", height=f"{cell_px}px", padding="0", margin="0"))
+            cell = w.Button(layout=w.Layout(width=f"{cell_px}px", height=f"{cell_px}px", padding="0", margin="0",
+                                            border="1px solid #d8d8d8"))
             cell.style.button_color = "#%02x%02x%02x" % PALETTE[sketch[y, x]]
             cell.position = (y, x)
             cells.append(cell)

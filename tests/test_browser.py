@@ -177,7 +177,7 @@ def test_context_mixer_renders_and_responds(lab, page, shots_dir):
     print(f"screenshot: {shot}")
 
 
-def test_sampler_explorer_renders_and_responds(lab, page, shots_dir):
+def test_sampler_explorer_and_sketch_pad_respond(lab, page, shots_dir):
     name = "04_ddpm_vs_ddim.ipynb"
     _need(name)
     explorer = _run_and_find(page, lab, name, "course-sampler-explorer")
@@ -189,3 +189,16 @@ def test_sampler_explorer_renders_and_responds(lab, page, shots_dir):
     _assert_clean(page, name)
     shot = screenshot(page, explorer, shots_dir / "04_ddpm_vs_ddim.png")
     print(f"screenshot: {shot}")
+
+    pad = page.locator(".course-sketch-pad").first
+    pad.wait_for(state="visible", timeout=30_000)
+    before = image_fingerprint(pad)
+    pad.locator("button", has_text="blue").first.click()
+    cell = pad.locator(".widget-gridbox button").nth(16 * 12 + 3)  # row 12, column 3: white in the starter
+    cell.click()
+    colour = "rgb(50, 90, 210)"  # PALETTE["blue"]
+    page.wait_for_function("([el, c]) => getComputedStyle(el).backgroundColor === c", arg=[cell.element_handle(), colour])
+    pad.locator("button", has_text="Make it a sprite").click()
+    wait_image_change(pad, before)
+    _assert_clean(page, name)
+    print(f"screenshot: {screenshot(page, pad, shots_dir / '04_sketch_pad.png')}")
