@@ -17,6 +17,7 @@ from .captions import (CAPTION_COLOURS, HELD_OUT, MIX_COMPOSE, MIX_GUIDANCE, VOC
                        caption_dataset, check_compose, is_mix, widen_context)
 from .checkpoint import atomic_write, check_outputs_spare_inputs, check_writable_file, load_checked
 from .data import CLASS_NAMES, SpriteDataset, parse_context
+from .demo import add_demo_arguments, run_demo_command
 from .distributed import local_device, process_group
 from .metrics import (DEFAULT_STEPS, QUALITY_FILE, add_evaluate_arguments, load_quality, quality_table,
                       run_evaluate)
@@ -407,6 +408,11 @@ def build_parser():
                        "training-set size, without skips, and a colour threshold", **helpful)
     add_segment_arguments(g)
     g.set_defaults(func=run_segment_command)
+
+    d = sub.add_parser("demo", help="the classroom demo: the course's best moments as one web page, code hidden "
+                       "(Voilà)", **helpful)
+    add_demo_arguments(d)
+    d.set_defaults(func=run_demo_command)
     return parser
 
 

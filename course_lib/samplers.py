@@ -244,7 +244,7 @@ def _check_model_input(model, x):
 
 
 def run_chain(model, sched, x, timesteps, update, *, context=None, guidance=0.0, generator=None, record_every=0,
-              precision="auto", needs_noise=False, context_shares=None, network_on_ascent=True):
+              precision="auto", needs_noise=False, context_shares=None, network_on_ascent=True, callback=None):
     """The loop every sampler and editor shares: x <- update(x, t, t_next, eps, noise) for each pair of
     `timesteps`, with eps the (guided) network's noise estimate at (x, t).
 
@@ -252,6 +252,9 @@ def run_chain(model, sched, x, timesteps, update, *, context=None, guidance=0.0,
     network (``network_on_ascent=True``); RePaint's re-noising jumps do not, and get ``eps=None``.
     The network has no time 0 (there ᾱ = 1 leaves ε undefined), so a step from t = 0 asks it at t_next.
     ``noise`` is fresh N(0, I) from `generator` when ``needs_noise`` and t_next > 0, else None.
+    ``callback``, if given, is called after every step with a dict (as k-diffusion's samplers do):
+    "i" (the step's index), "t" (the step reached), "x" (x at t) and "x0_hat" (the guess of x_0 the step
+    used, clamped to [-1, 1]; None on a step that did not ask the network).
     """
     _check_guidance(guidance)
     if guidance and context is None:
@@ -288,11 +291,15 @@ def run_chain(model, sched, x, timesteps, update, *, context=None, guidance=0.0,
                 eps = sched.eps_from(prediction, x, t_net, output)  # the network may predict x_0 or v
             noise = torch.randn(shape, generator=generator).to(device) if needs_noise and t_next > 0 else None
             x_new = update(x, t, t_next, eps, noise)
-            if record_every and eps is not None and (i % record_every == 0 or i == last):
+            record = record_every and eps is not None and (i % record_every == 0 or i == last)
+            x0_hat = predict_x0(sched, x, t, eps).clamp(-1, 1) if eps is not None and (record or callback) else None
+            if record:
                 frames.append(x.cpu())
-                x0_frames.append(predict_x0(sched, x, t, eps).clamp(-1, 1).cpu())
+                x0_frames.append(x0_hat.cpu())
                 frame_steps.append(t)
             x = x_new
+            if callback is not None:
+                callback({"i": i, "t": t_next, "x": x, "x0_hat": x0_hat})
     seconds = time.perf_counter() - start
     result = SampleResult(images=x.cpu(), timesteps=list(timesteps), seconds=seconds)
     if record_every:
@@ -306,7 +313,7 @@ def run_chain(model, sched, x, timesteps, update, *, context=None, guidance=0.0,
 
 
 def sample_ddpm(model, sched, n=16, steps=None, context=None, guidance=0.0, generator=None, x_T=None,
-                record_every=0, precision="auto", add_noise=True, context_shares=None):
+                record_every=0, precision="auto", add_noise=True, context_shares=None, callback=None):
     """Ancestral DDPM sampling (Algorithm 2), all T steps by default.
 
     ``add_noise=False`` drops the σ_t z term: the course's demonstration of why it is needed.
@@ -318,11 +325,11 @@ def sample_ddpm(model, sched, n=16, steps=None, context=None, guidance=0.0, gene
 
     return _sample(model, sched, n, steps, update, context=context, guidance=guidance, generator=generator,
                    x_T=x_T, record_every=record_every, precision=precision, needs_noise=add_noise,
-                   context_shares=context_shares)
+                   context_shares=context_shares, callback=callback)
 
 
 def sample_ddim(model, sched, n=16, steps=25, eta=0.0, context=None, guidance=0.0, generator=None, x_T=None,
-                record_every=0, precision="auto", context_shares=None):
+                record_every=0, precision="auto", context_shares=None, callback=None):
     """DDIM sampling (eq. 12) on `steps` evenly spaced steps; deterministic given x_T when eta = 0."""
     _check_eta(eta)
 
@@ -331,11 +338,11 @@ def sample_ddim(model, sched, n=16, steps=25, eta=0.0, context=None, guidance=0.
 
     return _sample(model, sched, n, steps, update, context=context, guidance=guidance, generator=generator,
                    x_T=x_T, record_every=record_every, precision=precision, needs_noise=eta > 0,
-                   context_shares=context_shares)
+                   context_shares=context_shares, callback=callback)
 
 
 def sample_dpm_solver(model, sched, n=16, steps=20, context=None, guidance=0.0, generator=None, x_T=None,
-                      record_every=0, precision="auto", context_shares=None):
+                      record_every=0, precision="auto", context_shares=None, callback=None):
     """DPM-Solver++(2M) sampling: second-order multistep, first order on the first and last steps."""
     history = []
 
@@ -347,7 +354,7 @@ def sample_dpm_solver(model, sched, n=16, steps=20, context=None, guidance=0.0, 
 
     return _sample(model, sched, n, steps, update, context=context, guidance=guidance, generator=generator,
                    x_T=x_T, record_every=record_every, precision=precision, needs_noise=False,
-                   context_shares=context_shares)
+                   context_shares=context_shares, callback=callback)
 
 
 SAMPLERS = {"ddpm": sample_ddpm, "ddim": sample_ddim, "dpm": sample_dpm_solver}

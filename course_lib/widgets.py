@@ -250,6 +250,7 @@ CONTEXT_PRESETS = {  # name -> weights per class; the context mixer's "preset" m
     "non-hero + side-facing": {"non-hero": 1.0, "side-facing": 1.0},
     "food + spell": {"food": 1.0, "spell": 1.0},
     "half hero": {"hero": 0.5},
+    "half hero, half food": {"hero": 0.5, "food": 0.5},
     "none (unconditional)": {},
 }
 

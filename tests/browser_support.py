@@ -126,7 +126,6 @@ class LabServer:
     def stop(self) -> None:
         if self.proc is None:
             return
-        pid = self.proc.pid
         try:
             for k in self.api("/api/kernels"):
                 try:
@@ -135,30 +134,74 @@ class LabServer:
                     pass
         except Exception:
             pass
-        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-            try:
-                os.killpg(pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                self.proc.wait(wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        # Kernels run in their own sessions; kill any left over that this server started.
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                environ = (entry / "environ").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if f"JPY_PARENT_PID={pid}".encode() in environ:
-                try:
-                    os.kill(int(entry.name), signal.SIGKILL)
-                except OSError:
-                    pass
+        stop_server(self.proc)
         self.proc = None
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """Stop a server started in its own session, then the kernels it started (they run in sessions of their own)."""
+    pid = proc.pid
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"JPY_PARENT_PID={pid}".encode() in environ:
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+            except OSError:
+                pass
+
+
+class DemoServer:
+    """``python -m course_lib demo --quick --no-browser`` on a free port, with private Jupyter dirs."""
+
+    def __init__(self, state: Path):
+        self.state = Path(state)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log_path = self.state / "voila.log"
+        self.proc: subprocess.Popen | None = None
+
+    def log_tail(self, n: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def start(self, timeout: float = 90) -> "DemoServer":
+        env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(self.state / "runtime"),
+                   JUPYTER_CONFIG_DIR=str(self.state / "config"))
+        cmd = [sys.executable, "-m", "course_lib", "demo", "--quick", "--no-browser", "--port", str(self.port)]
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the demo exited with {self.proc.returncode}:\n{self.log_tail()}")
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return self
+            time.sleep(0.3)
+        raise TimeoutError(f"the demo did not listen on {self.url} in {timeout}s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_server(self.proc)
+            self.proc = None
 
 
 # ---------------------------------------------------------------- page helpers (Playwright sync API)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from browser_support import (
-    CHROMIUM, CHROMIUM_ARGS, INSTALL_HINT, LabServer, copy_notebook, image_fingerprint, open_notebook,
+    CHROMIUM, CHROMIUM_ARGS, INSTALL_HINT, DemoServer, LabServer, copy_notebook, image_fingerprint, open_notebook,
     page_errors, run_all_cells, screenshot, set_slider, slider, slider_range, wait_image_change,
 )
 
@@ -202,3 +202,51 @@ def test_sampler_explorer_and_sketch_pad_respond(lab, page, shots_dir):
     wait_image_change(pad, before)
     _assert_clean(page, name)
     print(f"screenshot: {screenshot(page, pad, shots_dir / '04_sketch_pad.png')}")
+
+
+@pytest.fixture(scope="module")
+def demo(chromium, tmp_path_factory):
+    pytest.importorskip("voila", reason="the classroom demo needs Voilà: pip install -r requirements.txt")
+    server = DemoServer(tmp_path_factory.mktemp("demo-state"))
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+DEMO_PANELS = ("course-race", "course-context-mixer", "course-caption-box", "course-caption-mixer",
+               "course-training", "course-edit-explorer", "course-sketch-pad")
+
+
+def test_classroom_demo_page(demo, page, shots_dir):
+    """`python -m course_lib demo`: every panel shows, no code and no traceback on the page, projector sizes,
+    and the race, the context presets and the training answer a click."""
+    page.goto(demo.url)
+    for panel in DEMO_PANELS:
+        page.locator(f".{panel}").first.wait_for(state="visible", timeout=120_000)
+    assert page.locator(".jp-InputArea-editor, .jp-CodeMirrorEditor, .cm-editor").count() == 0, "code is on the page"
+    text = page.inner_text("body")
+    assert "Traceback" not in text and "Error" not in text, demo.log_tail()
+    labels = page.locator(".course-demo .widget-label")
+    assert min(labels.nth(i).evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+               for i in range(labels.count())) >= 16
+    race = page.locator(".course-race")
+    page.wait_for_function("() => [...document.querySelectorAll('.course-race .widget-html-content')]"
+                           ".filter(e => e.textContent.includes('done in')).length == 2", timeout=120_000)
+    ddim_x_t = race.locator("img").nth(2)
+    assert ddim_x_t.evaluate("e => e.getBoundingClientRect().width") >= 4 * 96  # 4 sprites, 96 px or more each
+    before = image_fingerprint(race)
+    set_slider(race, "DDIM steps", 5)
+    wait_image_change(race, before)
+    mixer = page.locator(".course-context-mixer")
+    before = image_fingerprint(mixer)
+    page.locator(".course-demo .widget-toggle-button", has_text="half hero, half food").click()
+    wait_image_change(mixer, before)
+    training = page.locator(".course-training")
+    training.locator("button", has_text="Start training").click()
+    page.wait_for_function("() => document.querySelector('.course-training').innerText.includes('Done in')",
+                           timeout=120_000)
+    assert training.locator("img").first.evaluate("e => e.naturalWidth") > 0
+    text = page.inner_text("body")
+    assert "Traceback" not in text and "stopped:" not in text.lower()
+    print(f"screenshot: {screenshot(page, race, shots_dir / 'classroom_demo.png')}")

@@ -137,3 +137,11 @@ def test_sampling_without_added_noise_differs(fake_model, sched):
 def test_bad_sampler_arguments(fake_model, sched, kwargs, match):
     with pytest.raises(ValueError, match=match):
         sample_ddim(fake_model, sched, **{"n": 2, "steps": 10, **kwargs})
+
+
+def test_callback_sees_every_step(fake_model, sched):
+    seen = []
+    res = sample_ddim(fake_model, sched, n=2, steps=4, precision="fp32", generator=torch.Generator().manual_seed(0),
+                      callback=lambda step: seen.append((step["i"], step["t"], step["x"].clone(), step["x0_hat"])))
+    assert [(i, t) for i, t, _, _ in seen] == [(0, 375), (1, 250), (2, 125), (3, 0)]
+    assert torch.equal(seen[-1][2], res.images) and all(x0.abs().max() <= 1 for *_, x0 in seen)
