@@ -10,7 +10,7 @@ import torch
 from .captions import (CAPTION_COLOURS, MIX_COMPOSE, MIX_GUIDANCE, VOCABULARY, caption_conditions, encode_caption,
                        stack_conditions)
 from .sprites import CLASS_NAMES, KIND_NAMES
-from .widgets import context_rows, sample_grid, sprites_png
+from .widgets import WORKING, context_rows, sample_grid, sprites_png
 
 _GROUPS = (("class", CLASS_NAMES, "tab:blue"), ("kind", KIND_NAMES, "tab:orange"),
            ("colour", CAPTION_COLOURS, "tab:green"))
@@ -62,6 +62,7 @@ def _view(model, sched, controls, caption_of, n, steps, guidance, compose, seed,
     info = w.HTML()
 
     def render(*_):
+        info.value = WORKING
         try:
             caption = caption_of()
             context, shares = caption_conditions(caption, compose_slider.value)

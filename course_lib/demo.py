@@ -16,6 +16,8 @@ def add_demo_arguments(parser):
     parser.add_argument("--no-browser", action="store_true", help="print the address only; do not open a browser")
     parser.add_argument("--quick", action="store_true",
                         help="small sizes (a DDPM lane of 50 steps, a few training steps): a rehearsal in seconds")
+    parser.add_argument("--latency", action="store_true",
+                        help="serve nothing: time how long each panel takes to answer a control on this machine")
 
 
 def check_port(port):
@@ -36,7 +38,25 @@ def voila_command(port, open_browser=True):
     return command + ([] if open_browser else ["--no-browser"])
 
 
+def latency_table(repeats=3):
+    """Markdown: each panel's median seconds to answer a control, at the demo's sizes, on this machine."""
+    from .bench import machine_description
+    from .demo_widgets import DEMO_STEPS, panel_latency
+    from .editing_report import held_out_sprites
+    from .pretrained import load_pretrained
+
+    model, sched = load_pretrained()
+    caption_model, caption_sched = load_pretrained("captions")
+    seconds = panel_latency(model, sched, caption_model, caption_sched, *held_out_sprites(8), repeats=repeats)
+    lines = [f"Machine: {machine_description()}; DDIM {DEMO_STEPS} steps, median of {repeats}.", "",
+             "| panel | seconds to answer |", "|---|---|"]
+    return "\n".join(lines + [f"| {name} | {s:.2f} |" for name, s in seconds.items()])
+
+
 def run_demo_command(args):
+    if args.latency:
+        print(latency_table())
+        return
     if importlib.util.find_spec("voila") is None:
         raise ValueError("the demo needs Voilà: pip install -r requirements.txt (or pip install voila)")
     check_port(args.port)

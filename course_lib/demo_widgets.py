@@ -26,6 +26,31 @@ PROJECTOR_CSS = """<style>
 .course-demo .widget-html-content {line-height: 1.5;}
 </style>"""
 PROJECTOR_SCALE = 7  # 16-pixel sprites shown 112 px wide
+DEMO_STEPS = 25  # DDIM steps of every panel but the race's DDPM lane
+DEMO_SPRITES = 6  # sprites per row in the context and caption panels
+
+
+def panel_latency(model, sched, caption_model, caption_sched, sprites, classes, repeats=3, steps=DEMO_STEPS):
+    """{panel: median seconds} of what each panel computes when a control moves, at the demo's sizes
+    (the race's lanes run in the background and show "working…" at once, so they are not here)."""
+    from .caption_widgets import caption_box
+    from .editing_widgets import edit_explorer, sketch_pad
+    from .widgets import context_mixer
+
+    panels = {"context mixer": context_mixer(model, sched, n=DEMO_SPRITES, steps=steps, scale=PROJECTOR_SCALE),
+              "caption box": caption_box(caption_model, caption_sched, n=DEMO_SPRITES, steps=steps,
+                                         scale=PROJECTOR_SCALE),
+              "edit explorer": edit_explorer(model, sched, sprites, classes, steps=steps, scale=PROJECTOR_SCALE),
+              "sketch pad": sketch_pad(model, sched, steps=steps, scale=PROJECTOR_SCALE)}
+    seconds = {}
+    for name, panel in panels.items():
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            panel.render()
+            times.append(time.perf_counter() - start)
+        seconds[name] = sorted(times)[len(times) // 2]
+    return seconds
 
 
 class _Superseded(Exception):

@@ -10,7 +10,7 @@ import torch
 
 from .data import CLASS_NAMES
 from .editing import edit_context, figure_masks, inpaint, invert_ddim, sdedit, start_step
-from .widgets import sprites_png
+from .widgets import WORKING, sprites_png
 
 PALETTE = {  # colour name -> RGB; the sketch pad's paints
     "white": (255, 255, 255), "black": (30, 30, 30), "grey": (140, 140, 150), "red": (200, 40, 40),
@@ -85,6 +85,7 @@ def edit_explorer(model, sched, sprites, contexts, steps=25, scale=6):
     image, labels, info = w.Image(format="png"), w.HTML(), w.HTML()
 
     def render(*_):
+        info.value = WORKING
         i = sprite.value
         x0, c = sprites[i:i + 1], contexts[i:i + 1]
         new = torch.eye(len(CLASS_NAMES))[[target.value]]
@@ -142,6 +143,7 @@ def sketch_pad(model, sched, steps=25, n=4, scale=6, cell_px=22):
         cell.style.button_color = "#%02x%02x%02x" % PALETTE[name]
 
     def render(*_):
+        labels.value = WORKING
         x0 = sketch_image(sketch).expand(n, -1, -1, -1)
         context = torch.eye(len(CLASS_NAMES))[[target.value] * n]
         out = sdedit(model, sched, x0, strength.value, steps, context, guidance=2.0,
@@ -179,6 +181,7 @@ def inpaint_explorer(model, sched, sprites, contexts, steps=25, n=4, scale=6):
     image, labels, info = w.Image(format="png"), w.HTML(), w.HTML()
 
     def render(*_):
+        info.value = WORKING
         i = sprite.value
         x0 = sprites[i:i + 1].expand(n, -1, -1, -1)
         mask = keep_mask(keep.value, x0)

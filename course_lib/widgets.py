@@ -20,6 +20,8 @@ from .data import CLASS_NAMES as _CLASS_NAMES, parse_context as _parse_context
 from .samplers import SAMPLER_LABELS, SAMPLERS as _SAMPLERS, predict_x0
 from .viz import feature_grid, figure_png, grid_array, plot_schedule, png_bytes
 
+WORKING = "<i>working…</i>"  # what a view shows while it computes (a slider move on a busy CPU can take seconds)
+
 # The top-level blocks of ContextUnet whose outputs are feature maps (C, h, w), in forward order.
 FEATURE_BLOCKS = ("init_conv", "down1", "down2", "to_vec", "up0", "up1", "up2", "out")
 # Each skip connection, named by the encoder block whose output it carries, and where it goes.
@@ -448,6 +450,7 @@ def context_mixer(model, sched, n=8, steps=25, seed=0, guidance=0.0, start="hero
     def render(*_):
         if holding["on"]:
             return
+        info.value = WORKING
         c = make_context({name: s.value for name, s in sliders.items()})
         res = sample_grid(model, sched, c, steps=steps, seed=seed_box.value, guidance=guidance_slider.value, n=n)
         image.value = sprites_png(res.images, nrow=n, scale=scale)

@@ -79,3 +79,16 @@ def test_preset_buttons_set_and_follow_their_control():
     assert menu.value == "food"
     menu.value = "spell"
     assert buttons.value is None
+
+
+def test_panel_latency_times_each_panel(small_model):
+    from course_lib.captions import VOCABULARY
+    from course_lib.demo_widgets import panel_latency
+    from course_lib.editing_report import held_out_sprites
+
+    torch.manual_seed(0)
+    caption_model = ContextUnet(n_feat=16, n_cfeat=len(VOCABULARY)).eval()
+    sched = NoiseSchedule(timesteps=20)
+    seconds = panel_latency(small_model, sched, caption_model, sched, *held_out_sprites(2), repeats=1, steps=2)
+    assert list(seconds) == ["context mixer", "caption box", "edit explorer", "sketch pad"]
+    assert all(0 < s < 60 for s in seconds.values())
