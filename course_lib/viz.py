@@ -216,6 +216,25 @@ def plot_schedule(sched, t=None, ax=None):
     return ax.figure
 
 
+def compare_schedules(schedules):
+    """ᾱ_t and log-SNR = log(ᾱ_t / (1 − ᾱ_t)) against t for each of `schedules` ({name: NoiseSchedule}),
+    side by side. Returns the figure."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.4))
+    for name, sched in schedules.items():
+        ab = sched.alpha_bars.detach().cpu().double().numpy()
+        steps = np.arange(len(ab))
+        ax1.plot(steps, ab, label=name)
+        ax2.plot(steps[1:], np.log(ab[1:] / (1 - ab[1:])), label=name)
+    ax1.set_ylabel("ᾱ_t (signal variance)")
+    ax2.set_ylabel("log-SNR = log(ᾱ_t / (1 − ᾱ_t))")
+    for ax in (ax1, ax2):
+        ax.set_xlabel("t")
+        ax.grid(alpha=0.3)
+        ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
 def noising_strip(x0, sched, steps, noise):
     """x_t for each t in `steps` (t = 0: the clean sprite): (len(steps), N, 3, H, W), one noise for all t."""
     rows = []
