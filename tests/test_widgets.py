@@ -260,3 +260,16 @@ def test_gallery_cheap_figures(tmp_path):
 
 
 # ---- chapters 3 and 4
+
+
+def test_compare_schedules_draws_alpha_bar_and_log_snr(sched):
+    from course_lib import NoiseSchedule
+
+    cosine = NoiseSchedule(kind="cosine")
+    fig = viz.compare_schedules({"linear": sched, "cosine": cosine})
+    ab_axis, snr_axis = fig.axes
+    assert [line.get_label() for line in snr_axis.lines] == ["linear", "cosine"]
+    x, y = snr_axis.lines[1].get_data()
+    ab = cosine.alpha_bars.double()[250]
+    assert x[249] == 250 and y[249] == pytest.approx(float(torch.log(ab / (1 - ab))))
+    assert ab_axis.lines[0].get_data()[1][0] == 1.0  # ᾱ_0 = 1: nothing added yet
