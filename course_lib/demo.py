@@ -41,20 +41,23 @@ def voila_command(port, open_browser=True):
 def latency_table(repeats=3):
     """Markdown: each panel's median seconds to answer a control, at the demo's sizes, on this machine."""
     from .bench import machine_description
-    from .demo_widgets import DEMO_STEPS, panel_latency
+    from .demo_widgets import DEMO_CAPTION_STEPS, DEMO_STEPS, panel_latency
     from .editing_report import held_out_sprites
     from .pretrained import load_pretrained
 
     model, sched = load_pretrained()
     caption_model, caption_sched = load_pretrained("captions")
     seconds = panel_latency(model, sched, caption_model, caption_sched, *held_out_sprites(8), repeats=repeats)
-    lines = [f"Machine: {machine_description()}; DDIM {DEMO_STEPS} steps, median of {repeats}.", "",
+    lines = [f"Machine: {machine_description()}; DDIM {DEMO_STEPS} steps ({DEMO_CAPTION_STEPS} for captions), "
+             f"median of {repeats}.", "",
              "| panel | seconds to answer |", "|---|---|"]
     return "\n".join(lines + [f"| {name} | {s:.2f} |" for name, s in seconds.items()])
 
 
 def run_demo_command(args):
     if args.latency:
+        if args.quick or args.no_browser:
+            raise ValueError("--latency serves nothing: drop --quick and --no-browser")
         print(latency_table())
         return
     if importlib.util.find_spec("voila") is None:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from .data import CLASS_NAMES
-from .editing import edit_context, figure_masks, inpaint, invert_ddim, sdedit, start_step
+from .editing import decode_ddim, figure_masks, inpaint, invert_ddim, sdedit, start_step
 from .widgets import WORKING, sprites_png
 
 PALETTE = {  # colour name -> RGB; the sketch pad's paints
@@ -91,7 +91,7 @@ def edit_explorer(model, sched, sprites, contexts, steps=25, scale=6):
         new = torch.eye(len(CLASS_NAMES))[[target.value]]
         t0, k = start_step(sched, strength.value, steps)
         x_t = invert_ddim(model, sched, x0, k, context=c, guidance=guidance.value, t_end=t0).images
-        edited = edit_context(model, sched, x0, c, new, strength.value, steps, guidance.value).images
+        edited = decode_ddim(model, sched, x_t, t0, k, context=new, guidance=guidance.value).images  # edit_context
         noised = sdedit(model, sched, x0, strength.value, steps, new, guidance.value,
                         generator=torch.Generator().manual_seed(0)).images
         image.value = sprites_png(torch.cat([x0, x_t.clamp(-1, 1), edited, noised]), nrow=4, scale=scale)
