@@ -243,6 +243,12 @@ def _check_model_input(model, x):
     return x
 
 
+def _check_timesteps(timesteps, T):
+    if len(timesteps) < 2 or any(isinstance(t, bool) or not isinstance(t, int) or not 0 <= t <= T for t in timesteps):
+        raise ValueError(f"timesteps must list two or more integer steps from 0 to {T}, got {list(timesteps)[:8]}; "
+                         "sampling_timesteps makes them")
+
+
 def run_chain(model, sched, x, timesteps, update, *, context=None, guidance=0.0, generator=None, record_every=0,
               precision="auto", needs_noise=False, context_shares=None, network_on_ascent=True, callback=None):
     """The loop every sampler and editor shares: x <- update(x, t, t_next, eps, noise) for each pair of
@@ -261,6 +267,7 @@ def run_chain(model, sched, x, timesteps, update, *, context=None, guidance=0.0,
         raise ValueError(f"guidance {guidance:g} needs a context to guide toward (it steers away from the null "
                          "context); give a context, or guidance 0")
     _check_generator(generator)
+    _check_timesteps(timesteps, sched.timesteps)
     if isinstance(record_every, bool) or not isinstance(record_every, int) or record_every < 0:
         raise ValueError(f"record_every must be an integer >= 0 (0 keeps no frames), got {record_every!r}")
     dtypes = {p.dtype for p in model.parameters()} - {torch.float32}

@@ -230,3 +230,9 @@ def test_inpaint_explorer_reacts(small_model, sched, held_out):
     before = view.image.value
     view.keep.value = "keep the left half"
     assert view.image.value != before and "6 network calls (3 steps × resample 2)" in view.info.value
+
+
+def test_run_chain_refuses_steps_outside_the_schedule(fake_model, sched):
+    for bad in ([500], [500, 600], [500, 2.5], [True, 0]):
+        with pytest.raises(ValueError, match="timesteps must list two or more integer steps from 0 to 500"):
+            run_chain(fake_model, sched, torch.zeros(1, 3, 8, 8), bad, lambda x, t, t_next, eps, noise: x)
