@@ -42,7 +42,7 @@ def latency_table(repeats=3):
     """Markdown: each panel's median seconds to answer a control, at the demo's sizes, on this machine."""
     from .bench import machine_description
     from .demo_widgets import DEMO_CAPTION_STEPS, DEMO_STEPS, panel_latency
-    from .editing_report import held_out_sprites
+    from .editing import held_out_sprites
     from .pretrained import load_pretrained
 
     model, sched = load_pretrained()

@@ -17,10 +17,21 @@ image-to-image pipelines count them).
 """
 import torch
 
+from .data import to_model_space
 from .samplers import _check_model_input, ddim_step, ddpm_step, run_chain, sampling_timesteps
+from .sprites import generate_sprites
 
 __all__ = ["invert_ddim", "decode_ddim", "edit_context", "sdedit", "inpaint", "repaint_timesteps",
-           "start_step", "figure_masks", "seam_jump"]
+           "start_step", "figure_masks", "seam_jump", "held_out_sprites"]
+
+HELD_OUT_SEED = 777  # the shipped models trained on the generator's seed 0
+
+
+def held_out_sprites(n, seed=HELD_OUT_SEED):
+    """n generated sprites the shipped models never saw, in model space (n, 3, 16, 16), and their one-hot
+    classes (n, 5)."""
+    images, labels = generate_sprites(n, seed=seed)
+    return to_model_space(images), torch.as_tensor(labels).float()
 
 
 def start_step(sched, strength, steps):

@@ -22,22 +22,14 @@ from .bench import machine_description
 from .caption_metrics import asked_attributes, load_caption_classifier, predict_attributes, score_prompt
 from .captions import encode_caption
 from .checkpoint import atomic_write, check_writable_file
-from .data import to_model_space
-from .editing import decode_ddim, edit_context, figure_masks, inpaint, invert_ddim, sdedit, seam_jump
+from .editing import (HELD_OUT_SEED, decode_ddim, edit_context, figure_masks, held_out_sprites, inpaint, invert_ddim,
+                      sdedit, seam_jump)
 from .metrics import context_accuracy, load_classifier
 from .pretrained import load_pretrained
 from .samplers import sample_ddim, sample_ddpm
 from .segmentation import iou
-from .sprites import generate_sprites
 
-HELD_OUT_SEED = 777
 PIXEL_LEVELS = 127.5  # [-1, 1] -> 0..255
-
-
-def held_out_sprites(n, seed=HELD_OUT_SEED):
-    """n generated sprites the shipped model never saw, in model space, and their one-hot classes."""
-    images, labels = generate_sprites(n, seed=seed)
-    return to_model_space(images), torch.as_tensor(labels).float()
 
 
 def mean_iou(masks_a, masks_b):

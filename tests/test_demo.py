@@ -84,7 +84,7 @@ def test_preset_buttons_set_and_follow_their_control():
 def test_panel_latency_times_each_panel(small_model):
     from course_lib.captions import VOCABULARY
     from course_lib.demo_widgets import panel_latency
-    from course_lib.editing_report import held_out_sprites
+    from course_lib.editing import held_out_sprites
 
     torch.manual_seed(0)
     caption_model = ContextUnet(n_feat=16, n_cfeat=len(VOCABULARY)).eval()

@@ -4,18 +4,14 @@ from torch import nn
 
 from course_lib import ContextUnet, sampling_timesteps
 from course_lib.backgrounds import sprite_masks
-from course_lib.data import to_model_space
-from course_lib.editing import (decode_ddim, edit_context, figure_masks, inpaint, invert_ddim, repaint_timesteps,
-                                sdedit, seam_jump, start_step)
+from course_lib.editing import (HELD_OUT_SEED, decode_ddim, edit_context, figure_masks, held_out_sprites, inpaint,
+                                invert_ddim, repaint_timesteps, sdedit, seam_jump, start_step)
 from course_lib.editing_widgets import (PALETTE, edit_explorer, inpaint_explorer, keep_mask, sketch_image, sketch_pad,
                                         starter_sketch)
 from course_lib.metrics import context_accuracy, load_classifier
 from course_lib.pretrained import load_pretrained
 from course_lib.samplers import run_chain
 from course_lib.sprites import generate_sprites
-
-HELD_OUT_SEED = 777  # not the training seed (0)
-
 
 class ConstantEps(nn.Module):
     """A network whose noise estimate is one fixed tensor: DDIM's path is then exactly x_t = add_noise(x_0, t, e)."""
@@ -37,8 +33,7 @@ def shipped():
 
 @pytest.fixture(scope="module")
 def held_out():
-    images, labels = generate_sprites(16, seed=HELD_OUT_SEED)
-    return to_model_space(images), torch.as_tensor(labels).float()
+    return held_out_sprites(16)
 
 
 def test_timesteps_of_a_chain_that_starts_part_way(sched):
