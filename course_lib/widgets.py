@@ -77,7 +77,8 @@ def noised(x0, t, sched, noise):
 
 
 def feature_map_widget(model, sched, sprites, noise=None, block_name="down1", t=0):
-    """Pick a block, a sprite and a noise level; see x_t and the block's first 16 feature maps."""
+    """Pick a block, a sprite and a noise level; see x_t and the block's first 16 feature maps.
+    Returns a VBox with CSS class "course-feature-maps"."""
     if noise is None:
         noise = torch.randn(sprites.shape, generator=torch.Generator().manual_seed(0))
     device = next(model.parameters()).device
@@ -99,7 +100,9 @@ def feature_map_widget(model, sched, sprites, noise=None, block_name="down1", t=
     for control in (block, index, step):
         control.observe(update, "value")
     update()
-    return widgets.VBox([widgets.HBox([block, index, step]), caption, image])
+    box = widgets.VBox([widgets.HBox([block, index, step]), caption, image])
+    box.add_class("course-feature-maps")
+    return box
 
 
 @contextmanager
@@ -217,7 +220,8 @@ def render_noising(x0, t, sched, noise=None, scale=5):
 
 
 def noising_widget(sprites, sched, noise=None, t=100):
-    """A t slider over the forward process: x_t for the sprites, ᾱ_t and the SNR, and where t sits on ᾱ."""
+    """A t slider over the forward process: x_t for the sprites, ᾱ_t and the SNR, and where t sits on ᾱ.
+    Returns a VBox with CSS class "course-noising"."""
     if noise is None:
         noise = torch.randn(sprites.shape, generator=torch.Generator().manual_seed(0))
     step = widgets.IntSlider(t, 0, sched.timesteps, description="t", continuous_update=True)
@@ -234,7 +238,9 @@ def noising_widget(sprites, sched, noise=None, t=100):
 
     step.observe(update, "value")
     update()
-    return widgets.VBox([step, caption, image, curve])
+    box = widgets.VBox([step, caption, image, curve])
+    box.add_class("course-noising")
+    return box
 
 
 # ---- chapters 3 and 4

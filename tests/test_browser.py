@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
-REAL = ["03_context.ipynb", "04_ddpm_vs_ddim.ipynb"]
+REAL = ["01_unet.ipynb", "02_training.ipynb", "03_context.ipynb", "04_ddpm_vs_ddim.ipynb"]
 SELFCHECK = "00_selfcheck.ipynb"
 
 # A tiny notebook with the same shape as the course widgets (a slider driving an ipywidgets.Image in a
@@ -160,6 +160,21 @@ def test_selfcheck_widget_round_trip(lab, page, tmp_path):
     _assert_clean(page, SELFCHECK)
     assert page.js_errors == []
     print(f"screenshot: {screenshot(page, box, tmp_path / 'selfcheck.png')}")
+
+
+@pytest.mark.parametrize("name, css_class, control, target", [
+    ("01_unet.ipynb", "course-feature-maps", "t", 100),  # a sprite still visible under the noise
+    ("02_training.ipynb", "course-noising", "t", 60),
+])
+def test_chapter_widget_renders_and_responds(lab, page, shots_dir, name, css_class, control, target):
+    _need(name)
+    box = _run_and_find(page, lab, name, css_class)
+    _assert_clean(page, name)
+    lo, hi, now = slider_range(box, control)
+    assert lo <= target <= hi and now != target, f"cannot move {control!r} to {target} (range {lo}..{hi}, value {now})"
+    _poke(box, control, target)
+    _assert_clean(page, name)
+    print(f"screenshot: {screenshot(page, box, shots_dir / name.replace('.ipynb', '.png'))}")
 
 
 def test_context_mixer_renders_and_responds(lab, page, shots_dir):
