@@ -139,7 +139,7 @@ class LabServer:
 
 
 def stop_server(proc: subprocess.Popen) -> None:
-    """Stop a server started in its own session, then the kernels it started (they run in sessions of their own)."""
+    """Stop a server started as its own process group, then the kernels it started (each in a group of its own)."""
     pid = proc.pid
     for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
         try:
