@@ -63,7 +63,7 @@ def denoising_race(model, sched, context="hero", ddim_steps=25, ddpm_steps=None,
     """DDPM (all T steps) and DDIM (`ddim_steps`) from the same noise, each in its own thread: x_t and the
     predicted clean sprite x̂_0 update as they are computed, with the step and the seconds so far.
 
-    Starts a race when shown and after every change of a control. Returns a VBox with CSS classes
+    Starts a race at once and after every change of a control. Returns a VBox with CSS classes
     "course-demo course-race"; ``.steps``, ``.seed``, ``.context``, ``.lanes`` ({"ddpm"|"ddim": (x_t image,
     x̂_0 image, label)}) and ``.wait()`` (blocks until the current race ends) give access to its parts."""
     import ipywidgets as w
