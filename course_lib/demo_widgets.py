@@ -12,6 +12,7 @@ import torch
 from matplotlib.figure import Figure
 
 from .data import CLASS_NAMES, SpriteDataset
+from .latency import median_seconds
 from .progress_snapshots import sample_snapshot
 from .samplers import sample_ddim, sample_ddpm
 from .training import PRESETS, preset_model, train
@@ -32,8 +33,8 @@ DEMO_SPRITES = 6  # sprites per row in the context and caption panels
 
 
 def panel_latency(model, sched, caption_model, caption_sched, sprites, classes, repeats=3, steps=DEMO_STEPS):
-    """{panel: median seconds} of what each panel computes when a control moves, at the demo's sizes
-    (the race's lanes run in the background and show "working…" at once, so they are not here)."""
+    """{panel: median seconds} of what each panel computes when a control moves, at the demo's sizes, after a
+    warm-up call (the race's lanes run in the background and show "working…" at once, so they are not here)."""
     from .caption_widgets import caption_box
     from .editing_widgets import edit_explorer, sketch_pad
     from .widgets import context_mixer
@@ -43,15 +44,7 @@ def panel_latency(model, sched, caption_model, caption_sched, sprites, classes, 
                                          steps=min(steps, DEMO_CAPTION_STEPS), scale=PROJECTOR_SCALE),
               "edit explorer": edit_explorer(model, sched, sprites, classes, steps=steps, scale=PROJECTOR_SCALE),
               "sketch pad": sketch_pad(model, sched, steps=steps, scale=PROJECTOR_SCALE)}
-    seconds = {}
-    for name, panel in panels.items():
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            panel.render()
-            times.append(time.perf_counter() - start)
-        seconds[name] = sorted(times)[len(times) // 2]
-    return seconds
+    return {name: median_seconds(panel.render, repeats) for name, panel in panels.items()}
 
 
 class _Superseded(Exception):

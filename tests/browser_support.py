@@ -175,11 +175,7 @@ class DemoServer:
         self.log_path = self.state / "voila.log"
         self.proc: subprocess.Popen | None = None
 
-    def log_tail(self, n: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-n:]
-        except OSError:
-            return ""
+    log_tail = LabServer.log_tail  # the end of self.log_path, as for the Lab server
 
     def start(self, timeout: float = 90) -> "DemoServer":
         env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(self.state / "runtime"),
