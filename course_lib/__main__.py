@@ -15,7 +15,8 @@ from .bench import add_bench_arguments, run_bench_command
 from .caption_metrics import PROMPT_SETS, caption_table, evaluate_prompts, score_real_sprites
 from .captions import (CAPTION_COLOURS, HELD_OUT, MIX_COMPOSE, MIX_GUIDANCE, VOCABULARY, caption_conditions,
                        caption_dataset, check_compose, is_mix, widen_context)
-from .checkpoint import atomic_write, check_outputs_spare_inputs, check_writable_file, load_checked
+from .checkpoint import (atomic_write, check_outputs_spare_inputs, check_room, check_writable_file, load_checked,
+                         tensor_bytes)
 from .data import CLASS_NAMES, SpriteDataset, parse_context
 from .demo import add_demo_arguments, run_demo_command
 from .distributed import local_device, process_group
@@ -174,6 +175,8 @@ def cmd_train(args):
         else:
             model = _initial_model(args.init, data.labels.shape[1], data.images.shape[-1], args.context_film)
         model = model.to(device)
+        if world.is_main:
+            _check_room_for_weights(model, args.out, args.checkpoint)
         sched = NoiseSchedule(timesteps=args.timesteps)
         recorder = None
         if args.snapshots and world.is_main:
@@ -197,6 +200,16 @@ def cmd_train(args):
     if world.size > 1:
         meta["processes"] = world.size
     _ship(result.ema_model, sched, args.out, meta, result.losses)
+
+
+def _check_room_for_weights(model, out, checkpoint=None):
+    """Before training: the disk (and ulimit -f) can take the weights file, and a checkpoint, which holds
+    the model, its EMA copy and Adam's two moments."""
+    size = tensor_bytes(model.state_dict())
+    check_room(out, size, "--out", "free some space on that disk or choose an --out on another one")
+    if checkpoint is not None:
+        check_room(checkpoint, 4 * size, "--checkpoint",
+                   "free some space on that disk or choose a --checkpoint on another one")
 
 
 def _ship(model, sched, out, meta, losses):
@@ -223,9 +236,13 @@ def cmd_export(args):
     outlasts a working day ships, while the checkpoint stays for --resume."""
     check_writable_file(args.out, "--out", (".pt",))
     check_outputs_spare_inputs({"--out": args.out}, {"the checkpoint": args.checkpoint})
+    if not Path(args.checkpoint).exists():
+        raise FileNotFoundError(f"no checkpoint at {args.checkpoint}: export takes the file that "
+                                "`python -m course_lib train --checkpoint PATH --checkpoint-every N` wrote")
     state = load_checkpoint(args.checkpoint, world_size=None)
     model = ContextUnet(**state["model_config"])
     model.load_state_dict(state["ema"])
+    _check_room_for_weights(model, args.out)
     sched = NoiseSchedule(timesteps=state["schedule"]["timesteps"], kind=state["schedule"]["kind"])
     planned = state["train_config"].get("max_steps")
     step, losses = state["step"], state["losses"]

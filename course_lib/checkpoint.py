@@ -1,8 +1,11 @@
 """Writing files safely (atomic writes, locks) and loading weights safely (sha256 checks, ``weights_only=True``)."""
 import contextlib
+import errno
 import glob
 import hashlib
+import io
 import os
+import shutil
 import re
 import secrets
 import time
@@ -72,7 +75,10 @@ def atomic_write(path, mode="wb"):
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # 0o666 minus the umask, as open() gives
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # 0o666 minus the umask, as open() gives
+    except OSError as err:
+        raise write_error(path, err) from None
     if fcntl is not None:
         _try_lock(fd)  # held until the file is closed: tells remove_stale_temporaries that its writer runs
     try:
@@ -81,9 +87,67 @@ def atomic_write(path, mode="wb"):
         if path.exists():
             os.chmod(tmp, path.stat().st_mode & 0o777)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno in _WRITE_FIXES:
+            raise write_error(path, err) from None
         raise
+
+
+_WRITE_FIXES = {
+    errno.ENOSPC: "free some space on that disk or write to another one",
+    getattr(errno, "EDQUOT", errno.ENOSPC): "free some space on that disk or write to another one",
+    errno.EFBIG: "the file would pass this system's file-size limit (ulimit -f): raise it or write a smaller file",
+    errno.EACCES: "write to a folder you may write to",
+    errno.EPERM: "write to a folder you may write to",
+    errno.EROFS: "write to a folder you may write to",
+}
+
+
+def write_error(path, err):
+    """The ValueError a learner sees for an OSError met while writing `path`: what failed, the fix, and
+    that nothing was written (atomic_write leaves the old file, or none)."""
+    fix = _WRITE_FIXES.get(err.errno, "check the path, or write to another one")
+    return ValueError(f"cannot write {path} ({err.strerror or err}): {fix}; nothing was written")
+
+
+def room_for(path):
+    """Bytes a new file at `path` may take: the smaller of the free space on its disk and the file-size
+    limit (``ulimit -f``); None where neither is known."""
+    folder = next((p for p in [Path(path).parent, *Path(path).parent.parents] if p.exists()), Path(os.curdir))
+    limits = []
+    with contextlib.suppress(OSError):
+        limits.append(shutil.disk_usage(folder).free)
+    try:
+        import resource
+        soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+        if soft != resource.RLIM_INFINITY:
+            limits.append(soft)
+    except ImportError:  # Windows
+        pass
+    return min(limits) if limits else None
+
+
+def check_room(path, nbytes, option, fix):
+    """ValueError, before the work, when a file of `nbytes` cannot fit at `path` (disk or file-size limit);
+    `fix` says what to ask for instead."""
+    room = room_for(path)
+    if room is not None and nbytes > room:
+        raise ValueError(f"{option} {path} would be a file of {file_size(nbytes)}, but only {file_size(room)} can "
+                         f"be written there (free disk or ulimit -f); {fix}")
+
+
+def tensor_bytes(state):
+    """Bytes the tensors of a state dict take: a lower bound on the size of a file holding them."""
+    return sum(t.numel() * t.element_size() for t in state.values() if torch.is_tensor(t))
+
+
+def file_size(nbytes):
+    """Bytes as a person reads them: 7,808 bytes, 146.7 KB, 25.3 MB."""
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if nbytes < 1000 or unit == "TB":
+            return f"{nbytes:,.0f} {unit}" if unit == "bytes" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1000
 
 
 @contextlib.contextmanager
@@ -131,9 +195,12 @@ def _lock_file(folder, timeout=60.0):
 
 
 def save_atomic(obj, path):
-    """torch.save `obj` to `path` through atomic_write."""
+    """torch.save `obj` to `path` through atomic_write. The bytes are made in memory first: torch.save
+    turns an OSError of the file it writes into a RuntimeError, which would hide a full disk."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     with atomic_write(path) as f:
-        torch.save(obj, f)
+        f.write(buffer.getbuffer())
 
 
 def load_checked(path, sha256=None, map_location="cpu"):

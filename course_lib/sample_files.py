@@ -5,15 +5,12 @@ A .npy file is streamed batch by batch; a .png grid of n sprites is built whole 
 --scale whose grid cannot fit in the memory left is refused up front, as is a .npy that cannot fit on
 the disk.
 """
-import errno
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .checkpoint import atomic_write
+from .checkpoint import atomic_write, check_room, file_size
 from .data import to_uint8
 from .memory import available_memory
 
@@ -40,15 +37,12 @@ def check_output(out, n, nrow, scale, batch_size, height=16):
         raise ValueError(f"--scale {scale} would draw each sprite pixel as {scale}x{scale} screen pixels; "
                          f"use 1 to {MAX_SCALE} (4 is the default)")
     if out.suffix.lower() == ".npy":
-        needed, free = 128 + n * height * height * 3, _free_disk(out)
-        if free is not None and needed > free:
-            raise ValueError(f"--n {n} makes a .npy file of {_size(needed)}, but the disk of {out} has "
-                             f"{_size(free)} free; lower --n or choose an --out on a disk with more space")
+        check_room(out, 128 + n * height * height * 3, "--out", "lower --n or choose an --out on a disk with more space")
     else:
         needed, free = _png_memory(n, nrow, scale, height), available_memory()
         if free is not None and needed > free:
-            raise ValueError(f"--n {n} at --scale {scale} makes a PNG grid that needs about {_size(needed)} of "
-                             f"memory, but {_size(free)} is available; lower --n or --scale, or write a .npy "
+            raise ValueError(f"--n {n} at --scale {scale} makes a PNG grid that needs about {file_size(needed)} of "
+                             f"memory, but {file_size(free)} is available; lower --n or --scale, or write a .npy "
                              "file (streamed, any --n)")
     return out
 
@@ -62,41 +56,28 @@ def write_samples(out, sample, n, batch_size, generator, nrow=8, scale=4):
     out = Path(out)
     png = out.suffix.lower() == ".png"
     seconds, timesteps, images = 0.0, None, []
-    try:
-        with atomic_write(out) as f:
-            for start in range(0, n, batch_size):
-                res = sample(min(batch_size, n - start), generator)
-                seconds, timesteps = seconds + res.seconds, res.timesteps
-                if not torch.isfinite(res.images).all():
-                    raise ValueError("the sprites came out as NaN or infinity: the network's values overflowed, at "
-                                     "settings inside their ranges, so the weights may be damaged: retrain them "
-                                     "or use the shipped ones")
-                if png:
-                    images.append(res.images)
-                    continue
-                pixels = to_uint8(res.images)  # (batch, H, W, 3)
-                if start == 0:
-                    np.lib.format.write_array_header_1_0(
-                        f, {"descr": "|u1", "fortran_order": False, "shape": (n,) + pixels.shape[1:]})
-                f.write(pixels.tobytes())
+    with atomic_write(out) as f:
+        for start in range(0, n, batch_size):
+            res = sample(min(batch_size, n - start), generator)
+            seconds, timesteps = seconds + res.seconds, res.timesteps
+            if not torch.isfinite(res.images).all():
+                raise ValueError("the sprites came out as NaN or infinity: the network's values overflowed, at "
+                                 "settings inside their ranges, so the weights may be damaged: retrain them "
+                                 "or use the shipped ones")
             if png:
-                from PIL import Image
+                images.append(res.images)
+                continue
+            pixels = to_uint8(res.images)  # (batch, H, W, 3)
+            if start == 0:
+                np.lib.format.write_array_header_1_0(
+                    f, {"descr": "|u1", "fortran_order": False, "shape": (n,) + pixels.shape[1:]})
+            f.write(pixels.tobytes())
+        if png:
+            from PIL import Image
 
-                from .viz import grid_array
-                Image.fromarray(grid_array(torch.cat(images), nrow=nrow, scale=scale)).save(f, format="PNG")
-    except OSError as err:
-        raise ValueError(f"cannot write {out} ({err.strerror or err}): {_fix_for(err)}; nothing was written") from None
+            from .viz import grid_array
+            Image.fromarray(grid_array(torch.cat(images), nrow=nrow, scale=scale)).save(f, format="PNG")
     return seconds, timesteps
-
-
-def _fix_for(err):
-    if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-        return "free some space on that disk or choose an --out on another one"
-    if err.errno == errno.EFBIG:
-        return "the file would pass this system's file-size limit (ulimit -f): raise it or lower --n"
-    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return "choose an --out in a folder you may write to"
-    return "check the path, or choose another --out"
 
 
 def _png_memory(n, nrow, scale, height):
@@ -106,18 +87,3 @@ def _png_memory(n, nrow, scale, height):
     rows = -(-n // ncol)
     grid = ((rows * (height + 1) + 1) * scale) * ((ncol * (height + 1) + 1) * scale) * 3
     return 2 * n * 3 * height * height * 4 + 3 * grid
-
-
-def _free_disk(out):
-    folder = next((p for p in [out.parent, *out.parent.parents] if p.exists()), None)
-    try:
-        return shutil.disk_usage(folder or os.curdir).free
-    except OSError:
-        return None
-
-
-def _size(nbytes):
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if nbytes < 1000 or unit == "TB":
-            return f"{nbytes:.0f} {unit}" if unit == "bytes" else f"{nbytes:.1f} {unit}"
-        nbytes /= 1000

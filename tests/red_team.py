@@ -21,6 +21,7 @@ import contextlib
 import io
 import json
 import math
+import os
 import shutil
 import sys
 import tempfile
@@ -34,7 +35,7 @@ from PIL import Image
 
 from course_lib.__main__ import main
 from course_lib.captions import caption_dataset
-from course_lib.checkpoint import sha256_of
+from course_lib.checkpoint import STALE_SECONDS, sha256_of
 from course_lib.data import SpriteDataset, parse_context
 from course_lib.model import ContextUnet
 from course_lib.pretrained import load_pretrained, load_weights, save_weights
@@ -54,6 +55,8 @@ class Case:
     expect: str = "refuse"      # "refuse" or "ok"
     outputs: tuple = ()         # files (in the fixture folder) the case may write
     images: str | None = None   # an output .npy of uint8 sprites to check for garbage
+    prepare: object = None      # called with the fixture before the run (e.g. to leave a killed writer's debris)
+    file_size_limit: int | None = None  # bytes a file may grow to during the run (ulimit -f), as on a full disk
 
 
 @dataclass
@@ -156,8 +159,8 @@ def cases():
     """Every case, as (group, label, run, expect, ...)."""
     out = []
 
-    def add(group, label, run, expect="refuse", outputs=(), images=None):
-        out.append(Case(group, label, run, expect, tuple(outputs), images))
+    def add(group, label, run, expect="refuse", outputs=(), images=None, **faults):
+        out.append(Case(group, label, run, expect, tuple(outputs), images, **faults))
 
     # sample: each option with hostile values, around a base command that works (the shipped model)
     def sample(*extra, out_name="s.npy"):
@@ -311,6 +314,28 @@ def cases():
     for name in ("run.ckpt", "a_folder.pt", "e.png", "", "corrupt/e.pt"):
         add("export", f"--out {name!r}", ["export", "{run.ckpt}", "--out", "{" + name + "}" if name else ""])
 
+    # the disk fills up (a file-size limit stands in for it): refused before the work where the size is
+    # known, or when the write fails, and either way the old file intact and no temporary left behind
+    if FILE_SIZE_LIMITS:
+        for limit, when in ((8_000, "before the work"), (120_000, "while writing the weights")):
+            add("train", f"--out over an old file, the disk full {when}", train(out_name="w.pt"),
+                file_size_limit=limit)
+            add("export", f"--out over an old file, the disk full {when}",
+                ["export", "{run.ckpt}", "--out", "{w.pt}"], file_size_limit=limit)
+        add("train", "--checkpoint, the disk full before the work",
+            train("--checkpoint", "{c.ckpt}", "--checkpoint-every", "1"), file_size_limit=300_000)
+        add("train", "--checkpoint, the disk full while writing it",
+            train("--checkpoint", "{c.ckpt}", "--checkpoint-every", "1"), file_size_limit=500_000)
+        add("sample", "--out .npy, the disk full before sampling", sample(), file_size_limit=2_000)
+        add("sample", "--out .png, the disk full while writing it", sample(out_name="s.png"), file_size_limit=1_000)
+    # a writer killed by SIGKILL left its temporary file: the next run of the same output removes it
+    for group, argv, name, outputs in (
+            ("train", train(), "t.pt", ["t.pt", "t.losses.npy", "manifest.json"]),
+            ("export", ["export", "{run.ckpt}", "--out", "{e.pt}"], "e.pt", ["e.pt", "e.losses.npy", "manifest.json"]),
+            ("sample", sample(), "s.npy", ["s.npy"])):
+        add(group, "a killed writer's temporary file beside --out", argv, "ok", outputs,
+            prepare=lambda f, name=name: _killed_writers_debris(f.folder / name))
+
     # bench and segment: only refusals, so that nothing here times a machine
     for option, values in (("--repeats", ("0", "-1", "x")), ("--batches", ("-2", "0", "a", "", "1,,2")),
                            ("--ddpm-steps", ("0", "-1")), ("--ddim-steps", ("0", "-1", "a")),
@@ -401,6 +426,34 @@ def cases():
     return out
 
 
+FILE_SIZE_LIMITS = os.name == "posix"  # RLIMIT_FSIZE
+
+
+@contextlib.contextmanager
+def file_size_limit(nbytes):
+    """Let no file grow past `nbytes` while the block runs (ulimit -f): a write past it fails with EFBIG,
+    as one on a full disk fails with ENOSPC (SIGXFSZ, which would kill the process, is ignored meanwhile)."""
+    import resource
+    import signal
+    before = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, before[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, before)
+        signal.signal(signal.SIGXFSZ, handler)
+
+
+def _killed_writers_debris(out):
+    """The temporary file atomic_write leaves beside `out` when its process is killed mid-write, aged past
+    STALE_SECONDS."""
+    debris = out.with_name(f".{out.name}.0123456789ab.tmp")
+    debris.write_bytes(b"half a file")
+    old = time.time() - 10 * STALE_SECONDS
+    os.utime(debris, (old, old))
+
+
 def _finite(result):
     """The sampler's images, refused as garbage when they hold NaN or infinities."""
     if not torch.isfinite(result.images).all():
@@ -445,7 +498,13 @@ def run_case(case, f):
     started = time.perf_counter()
     status, message = None, ""
     try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(stderr):
+        with contextlib.ExitStack() as faults:
+            if case.prepare is not None:
+                case.prepare(f)
+            if case.file_size_limit is not None:
+                faults.enter_context(file_size_limit(case.file_size_limit))
+            faults.enter_context(contextlib.redirect_stdout(io.StringIO()))
+            faults.enter_context(contextlib.redirect_stderr(stderr))
             if callable(case.run):
                 try:
                     case.run(f)
