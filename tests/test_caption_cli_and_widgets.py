@@ -243,7 +243,7 @@ def test_shipped_classifier_finds_both_kinds_in_real_hybrids_only():
     for mix in mixes:
         for words, _ in caption_words(mix):
             predicted = predict_attributes(classifier, to_model_space(real_sprites_for(" ".join(words), 20, pool=2000)))
-            assert score_prompt(predicted, asked_attributes(mix))["both_kinds"].sum() <= 1, (mix, part)
+            assert score_prompt(predicted, asked_attributes(mix))["both_kinds"].sum() <= 1, (mix, words)
 
 
 def test_real_sprites_of_a_mix_are_hybrids_of_its_kinds():
