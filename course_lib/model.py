@@ -60,17 +60,35 @@ class UnetDown(nn.Module):
         return self.model(x)
 
 
-class UnetUp(nn.Module):
-    """Decoder level: concatenate the skip features, 2x2 transposed conv (doubles H, W), two blocks."""
+SKIP_JOINS = ("concat", "add")
 
-    def __init__(self, in_channels, out_channels):
+
+def check_skip_join(join):
+    if join not in SKIP_JOINS:
+        raise ValueError(f"skip_join must be 'concat' (the U-Net's: stack the encoder's channels beside the "
+                         f"decoder's) or 'add' (sum them), got {join!r}")
+
+
+def join_skip(x, skip, join):
+    """The decoder's features and the encoder's skip features as one input: stacked along the channels
+    (B, C_x + C_skip, H, W), or summed (B, C, H, W), as ResNet-style U-Nets do."""
+    return torch.cat((x, skip), 1) if join == "concat" else x + skip
+
+
+class UnetUp(nn.Module):
+    """Decoder level: join the skip features (concatenate or add), 2x2 transposed conv (doubles H, W), two
+    blocks. `in_channels` is what the transposed conv receives: C_x + C_skip when concatenating, C when adding."""
+
+    def __init__(self, in_channels, out_channels, join="concat"):
         super().__init__()
+        check_skip_join(join)
+        self.join = join
         self.model = nn.Sequential(nn.ConvTranspose2d(in_channels, out_channels, 2, 2),
                                    ResidualConvBlock(out_channels, out_channels),
                                    ResidualConvBlock(out_channels, out_channels))
 
     def forward(self, x, skip):
-        return self.model(torch.cat((x, skip), 1))  # (B, C_x + C_skip, H, W) -> (B, out, 2H, 2W)
+        return self.model(join_skip(x, skip, self.join))  # (B, in, H, W) -> (B, out, 2H, 2W)
 
 
 class EmbedFC(nn.Module):
@@ -89,7 +107,8 @@ class ContextUnet(nn.Module):
     """Predicts the noise ε in x_t from (x_t, t/T, context), or with ``prediction="x0"`` the clean sprite
     (``"v"``: the velocity; schedule.py converts between them). Output has the input's shape."""
 
-    def __init__(self, in_channels=3, n_feat=64, n_cfeat=5, height=16, context_film=False, prediction="eps"):
+    def __init__(self, in_channels=3, n_feat=64, n_cfeat=5, height=16, context_film=False, prediction="eps",
+                 skip_join="concat"):
         super().__init__()
         for name, value in (("in_channels", in_channels), ("n_cfeat", n_cfeat), ("height", height)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -99,12 +118,15 @@ class ContextUnet(nn.Module):
         if isinstance(n_feat, bool) or not isinstance(n_feat, int) or n_feat < 8 or n_feat % 8:
             raise ValueError(f"n_feat must be a positive multiple of 8 (GroupNorm uses 8 groups), got {n_feat!r}")
         check_prediction(prediction)
+        check_skip_join(skip_join)
         self.config = dict(in_channels=in_channels, n_feat=n_feat, n_cfeat=n_cfeat, height=height)
         if context_film:  # only then: the course's model keeps the course's four fields
             self.config["context_film"] = True
         if prediction != "eps":
             self.config["prediction"] = prediction
-        self.prediction = prediction
+        if skip_join != "concat":
+            self.config["skip_join"] = skip_join
+        self.prediction, self.skip_join = prediction, skip_join
         self.in_channels, self.n_feat, self.n_cfeat, self.height = in_channels, n_feat, n_cfeat, height
         self.context_film = bool(context_film)
 
@@ -125,9 +147,10 @@ class ContextUnet(nn.Module):
         side = height // 4
         self.up0 = nn.Sequential(nn.ConvTranspose2d(2 * n_feat, 2 * n_feat, side, side),
                                  nn.GroupNorm(8, 2 * n_feat), nn.ReLU())
-        self.up1 = UnetUp(4 * n_feat, n_feat)
-        self.up2 = UnetUp(2 * n_feat, n_feat)
-        self.out = nn.Sequential(nn.Conv2d(2 * n_feat, n_feat, 3, 1, 1), nn.GroupNorm(8, n_feat), nn.ReLU(),
+        joined = 2 if skip_join == "concat" else 1  # channels after a join, in units of the skip's
+        self.up1 = UnetUp(joined * 2 * n_feat, n_feat, skip_join)
+        self.up2 = UnetUp(joined * n_feat, n_feat, skip_join)
+        self.out = nn.Sequential(nn.Conv2d(joined * n_feat, n_feat, 3, 1, 1), nn.GroupNorm(8, n_feat), nn.ReLU(),
                                  nn.Conv2d(n_feat, in_channels, 3, 1, 1))
 
     def forward(self, x, t, c=None):
@@ -160,7 +183,7 @@ class ContextUnet(nn.Module):
         if self.context_film:
             gamma, beta = self.contextfilm3(c).view(b, 2 * self.n_feat, 1, 1).chunk(2, dim=1)  # 2 x (B, F, 1, 1)
             up3 = (1 + gamma) * up3 + beta
-        return self.out(torch.cat((up3, x), 1))         # (B, C, H, W)
+        return self.out(join_skip(up3, x, self.skip_join))  # (B, C, H, W)
 
     def check_images(self, x):
         """Raise ValueError unless x is (B, in_channels, H, W) with H = W divisible by 4."""

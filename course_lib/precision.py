@@ -156,14 +156,16 @@ def eval_mode(model):
 
 
 @contextlib.contextmanager
-def inference_context(model, device, precision="auto", sprites=None):
+def inference_context(model, device, precision="auto", sprites=None, gradients=False):
     """inference_mode, and on the fast path autocast with a folded channels_last copy of the model;
     with `sprites` (the batch the network will get), the CPU thread count `cpu_threads` chooses.
+    ``gradients=True`` takes no_grad instead of inference_mode, so that a block inside may turn gradients
+    back on (torch.enable_grad) and differentiate through the network.
 
     Yields (network to call, resolved precision)."""
     precision = resolve_precision(precision, device)
     threads = contextlib.nullcontext() if sprites is None else cpu_threads(sprites, model.height, device)
     with threads:
         net = model if precision == "fp32" else fold_batchnorm(model).to(memory_format=torch.channels_last)
-        with torch.inference_mode(), autocast(device, precision):
+        with torch.no_grad() if gradients else torch.inference_mode(), autocast(device, precision):
             yield net, precision

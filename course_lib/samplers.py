@@ -250,7 +250,8 @@ def _check_timesteps(timesteps, T):
 
 
 def run_chain(model, sched, x, timesteps, update, *, context=None, guidance=0.0, generator=None, record_every=0,
-              precision="auto", needs_noise=False, context_shares=None, network_on_ascent=True, callback=None):
+              precision="auto", needs_noise=False, context_shares=None, network_on_ascent=True, callback=None,
+              steer=None):
     """The loop every sampler and editor shares: x <- update(x, t, t_next, eps, noise) for each pair of
     `timesteps`, with eps the (guided) network's noise estimate at (x, t).
 
@@ -261,6 +262,8 @@ def run_chain(model, sched, x, timesteps, update, *, context=None, guidance=0.0,
     ``callback``, if given, is called after every step with a dict (as k-diffusion's samplers do):
     "i" (the step's index), "t" (the step reached), "x" (x at t) and "x0_hat" (the guess of x_0 the step
     used, clamped to [-1, 1]; None on a step that did not ask the network).
+    ``steer``, if given, replaces each step's ε by ``steer(eps_at, x, t)``, where ``eps_at(x)`` is the
+    guided network's ε at that step: guidance by a loss (loss_guidance.py) takes its gradient through it.
     """
     _check_guidance(guidance)
     if guidance and context is None:
@@ -288,14 +291,20 @@ def run_chain(model, sched, x, timesteps, update, *, context=None, guidance=0.0,
     conditions = 1 if context_shares is None else context.shape[1]
     batch = n * (conditions + 1) if guidance and context is not None else n * conditions  # c (and ∅) in one batch
     last = len(timesteps) - 2
-    with eval_mode(model), inference_context(model, device, precision, sprites=batch) as (net, precision):
+    with eval_mode(model), inference_context(model, device, precision, sprites=batch,
+                                                          gradients=steer is not None) as (net, precision):
         for i, (t, t_next) in enumerate(zip(timesteps[:-1], timesteps[1:])):
             eps = None
             if t_next < t or network_on_ascent:
                 t_net = t or t_next
                 t_frac = torch.full((n,), t_net / sched.timesteps, device=device)
-                output = guided_eps(net, prepare_input(x, precision), t_frac, context, guidance, context_shares)
-                eps = sched.eps_from(prediction, x, t_net, output)  # the network may predict x_0 or v
+
+                def eps_at(x_in):
+                    output = guided_eps(net, prepare_input(x_in, precision), t_frac, context, guidance,
+                                        context_shares)
+                    return sched.eps_from(prediction, x_in, t_net, output)  # the network may predict x_0 or v
+
+                eps = eps_at(x) if steer is None else steer(eps_at, x, t_net)
             noise = torch.randn(shape, generator=generator).to(device) if needs_noise and t_next > 0 else None
             x_new = update(x, t, t_next, eps, noise)
             record = record_every and eps is not None and (i % record_every == 0 or i == last)
@@ -320,7 +329,7 @@ def run_chain(model, sched, x, timesteps, update, *, context=None, guidance=0.0,
 
 
 def sample_ddpm(model, sched, n=16, steps=None, context=None, guidance=0.0, generator=None, x_T=None,
-                record_every=0, precision="auto", add_noise=True, context_shares=None, callback=None):
+                record_every=0, precision="auto", add_noise=True, context_shares=None, callback=None, steer=None):
     """Ancestral DDPM sampling (Algorithm 2), all T steps by default.
 
     ``add_noise=False`` drops the σ_t z term: the course's demonstration of why it is needed.
@@ -332,11 +341,11 @@ def sample_ddpm(model, sched, n=16, steps=None, context=None, guidance=0.0, gene
 
     return _sample(model, sched, n, steps, update, context=context, guidance=guidance, generator=generator,
                    x_T=x_T, record_every=record_every, precision=precision, needs_noise=add_noise,
-                   context_shares=context_shares, callback=callback)
+                   context_shares=context_shares, callback=callback, steer=steer)
 
 
 def sample_ddim(model, sched, n=16, steps=25, eta=0.0, context=None, guidance=0.0, generator=None, x_T=None,
-                record_every=0, precision="auto", context_shares=None, callback=None):
+                record_every=0, precision="auto", context_shares=None, callback=None, steer=None):
     """DDIM sampling (eq. 12) on `steps` evenly spaced steps; deterministic given x_T when eta = 0."""
     _check_eta(eta)
 
@@ -345,11 +354,11 @@ def sample_ddim(model, sched, n=16, steps=25, eta=0.0, context=None, guidance=0.
 
     return _sample(model, sched, n, steps, update, context=context, guidance=guidance, generator=generator,
                    x_T=x_T, record_every=record_every, precision=precision, needs_noise=eta > 0,
-                   context_shares=context_shares, callback=callback)
+                   context_shares=context_shares, callback=callback, steer=steer)
 
 
 def sample_dpm_solver(model, sched, n=16, steps=20, context=None, guidance=0.0, generator=None, x_T=None,
-                      record_every=0, precision="auto", context_shares=None, callback=None):
+                      record_every=0, precision="auto", context_shares=None, callback=None, steer=None):
     """DPM-Solver++(2M) sampling: second-order multistep, first order on the first and last steps."""
     history = []
 
@@ -361,7 +370,7 @@ def sample_dpm_solver(model, sched, n=16, steps=20, context=None, guidance=0.0, 
 
     return _sample(model, sched, n, steps, update, context=context, guidance=guidance, generator=generator,
                    x_T=x_T, record_every=record_every, precision=precision, needs_noise=False,
-                   context_shares=context_shares, callback=callback)
+                   context_shares=context_shares, callback=callback, steer=steer)
 
 
 SAMPLERS = {"ddpm": sample_ddpm, "ddim": sample_ddim, "dpm": sample_dpm_solver}

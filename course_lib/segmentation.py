@@ -27,7 +27,7 @@ from .arguments import seed_value
 from .backgrounds import make_composites
 from .data import to_model_space
 from .memory import GENERATED_SPRITE_BYTES, check_fits_in_memory
-from .model import ResidualConvBlock, UnetDown, UnetUp
+from .model import ResidualConvBlock, UnetDown, UnetUp, check_skip_join, join_skip
 from .precision import (autocast, cpu_threads, eval_mode, pick_device, prepare_input, resolve_precision,
                         threads_for)
 
@@ -40,14 +40,15 @@ TEST_SEED_OFFSET = 1000  # held-out composites use seed + 1000
 class SegmentationUnet(nn.Module):
     """Image (B, 3, H, W) in [-1, 1] -> mask logits (B, 1, H, W). ``skips=False``: skips carry zeros."""
 
-    def __init__(self, in_channels=3, n_feat=16, height=16, skips=True):
+    def __init__(self, in_channels=3, n_feat=16, height=16, skips=True, skip_join="concat"):
         super().__init__()
         if height % 4 or height < 4:
             raise ValueError(f"height must be a positive multiple of 4 (two 2x down-samplings), got {height}")
         if n_feat % 8 or n_feat < 8:
             raise ValueError(f"n_feat must be a positive multiple of 8 (GroupNorm uses 8 groups), got {n_feat}")
-        self.config = dict(in_channels=in_channels, n_feat=n_feat, height=height, skips=skips)
-        self.skips = skips
+        check_skip_join(skip_join)
+        self.config = dict(in_channels=in_channels, n_feat=n_feat, height=height, skips=skips, skip_join=skip_join)
+        self.skips, self.skip_join = skips, skip_join
 
         self.init_conv = ResidualConvBlock(in_channels, n_feat, is_res=True)
         self.down1 = UnetDown(n_feat, n_feat)
@@ -57,9 +58,10 @@ class SegmentationUnet(nn.Module):
         side = height // 4
         self.up0 = nn.Sequential(nn.ConvTranspose2d(2 * n_feat, 2 * n_feat, side, side),
                                  nn.GroupNorm(8, 2 * n_feat), nn.ReLU())
-        self.up1 = UnetUp(4 * n_feat, n_feat)
-        self.up2 = UnetUp(2 * n_feat, n_feat)
-        self.out = nn.Sequential(nn.Conv2d(2 * n_feat, n_feat, 3, 1, 1), nn.GroupNorm(8, n_feat), nn.ReLU(),
+        joined = 2 if skip_join == "concat" else 1  # channels after a join, in units of the skip's
+        self.up1 = UnetUp(joined * 2 * n_feat, n_feat, skip_join)
+        self.up2 = UnetUp(joined * n_feat, n_feat, skip_join)
+        self.out = nn.Sequential(nn.Conv2d(joined * n_feat, n_feat, 3, 1, 1), nn.GroupNorm(8, n_feat), nn.ReLU(),
                                  nn.Conv2d(n_feat, 1, 3, 1, 1))
 
     def _skip(self, h):
@@ -73,7 +75,7 @@ class SegmentationUnet(nn.Module):
         up1 = self.up0(hidden)                               # (B, 2F, H/4, W/4)
         up2 = self.up1(up1, self._skip(down2))               # (B, F, H/2, W/2)
         up3 = self.up2(up2, self._skip(down1))               # (B, F, H, W)
-        return self.out(torch.cat((up3, self._skip(x)), 1))  # (B, 1, H, W)
+        return self.out(join_skip(up3, self._skip(x), self.skip_join))  # (B, 1, H, W)
 
 
 def iou(pred, target):
@@ -198,10 +200,10 @@ def fit_threshold(images, masks):
 # ---------------------------------------------------------------- the experiment
 
 def train_and_score(train_x, train_masks, test_x, test_masks, skips=True, n_feat=16, steps=200, batch_size=32,
-                    lr=3e-3, seed=0, precision="fp32", device="cpu"):
+                    lr=3e-3, seed=0, precision="fp32", device="cpu", skip_join="concat"):
     """Train a fresh SegmentationUnet (weights seeded by ``seed``); returns (model, held-out IoU, SegmentationResult)."""
     torch.manual_seed(seed)
-    model = SegmentationUnet(n_feat=n_feat, height=train_x.shape[-1], skips=skips).to(device)
+    model = SegmentationUnet(n_feat=n_feat, height=train_x.shape[-1], skips=skips, skip_join=skip_join).to(device)
     fit = train_segmentation(model, train_x, train_masks, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
                              precision=precision)
     return model, iou(predict_masks(model, test_x), test_masks), fit
