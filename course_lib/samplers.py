@@ -271,6 +271,9 @@ def run_chain(model, sched, x, timesteps, update, *, context=None, guidance=0.0,
                          "context); give a context, or guidance 0")
     _check_generator(generator)
     _check_timesteps(timesteps, sched.timesteps)
+    if steer is not None and not callable(steer):
+        raise TypeError(f"steer must be a function steer(eps_at, x, t) -> eps, e.g. loss_guidance.loss_steer(...); "
+                        f"got {steer!r}")
     if isinstance(record_every, bool) or not isinstance(record_every, int) or record_every < 0:
         raise ValueError(f"record_every must be an integer >= 0 (0 keeps no frames), got {record_every!r}")
     dtypes = {p.dtype for p in model.parameters()} - {torch.float32}

@@ -62,6 +62,8 @@ def test_strength_zero_changes_nothing_and_bad_strengths_are_refused(shipped):
     steered = sample_ddim(model, sched, n=4, steps=5, context=context, generator=torch.Generator().manual_seed(0),
                           steer=loss_steer(sched, colour_loss(BLUE), 0))
     assert torch.equal(plain.images, steered.images)
+    with pytest.raises(TypeError, match="steer must be a function steer"):
+        sample_ddim(model, sched, n=1, steps=2, steer=3.0)
     for bad in (-1, MAX_STRENGTH + 1, float("nan"), "10", True):
         with pytest.raises(ValueError, match=f"strength must be a number from 0 to {MAX_STRENGTH:g}"):
             loss_steer(sched, colour_loss(BLUE), bad)
