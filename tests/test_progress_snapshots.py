@@ -5,6 +5,7 @@ import torch
 
 from course_lib import ContextUnet, NoiseSchedule
 from course_lib.__main__ import main
+from course_lib.pretrained import WEIGHTS_DIR
 from course_lib.progress_snapshots import load_snapshots, sample_snapshot, watch_inputs
 
 TRAIN = ["train", "--n", "40", "--batch-size", "20", "--n-feat", "8", "--prediction", "x0", "--seed", "3"]
@@ -47,3 +48,11 @@ def test_a_file_that_is_not_a_snapshot_file_is_refused(tmp_path):
     np.savez(path, images=np.zeros((1, 10, 16, 16, 3), np.uint8))
     with pytest.raises(ValueError, match="not a snapshot file that train --snapshots wrote"):
         load_snapshots(path)
+
+
+@pytest.mark.parametrize("target", ["eps", "x0", "v"])
+def test_the_prediction_target_runs_notebook_02_shows_are_ten_epochs_of_the_watch_grid(target):
+    snapshots, steps = load_snapshots(WEIGHTS_DIR.parent / "snapshots" / f"target_{target}.snapshots.npz")
+    assert [round(epoch) for epoch, _ in snapshots] == list(range(1, 11))
+    assert steps == list(range(125, 1251, 125))  # 1,250 steps of 64 of 8,000 sprites: 125 per epoch
+    assert all(images.shape == (10, 3, 16, 16) for _, images in snapshots)
