@@ -2,6 +2,7 @@
 and a strength; the same noises sampled without and with the pull toward it). Nothing in the library
 imports this module."""
 import torch
+from matplotlib.colors import to_hex
 
 from .data import CLASS_NAMES
 from .loss_guidance import colour_distance, steered_rows
@@ -26,11 +27,12 @@ def colour_guidance_explorer(model, sched, colour="#2060e0", strength=100, n=8, 
     image, info = w.Image(format="png"), w.HTML()
 
     def render(*_):
+        colour = to_hex(picker.value)  # the picker also takes typed CSS names, e.g. "teal"
         info.value = WORKING
         classes = torch.arange(n) % len(CLASS_NAMES) if sprite_class.value < 0 else torch.full((n,), sprite_class.value)
-        images, seconds = steered_rows(model, sched, picker.value, (0, strength_slider.value), torch.eye(5)[classes],
+        images, seconds = steered_rows(model, sched, colour, (0, strength_slider.value), torch.eye(5)[classes],
                                        n=n, steps=steps, seed=seed_box.value)
-        before, after = colour_distance(images, picker.value).view(2, n).mean(1).tolist()
+        before, after = colour_distance(images, colour).view(2, n).mean(1).tolist()
         image.value = sprites_png(images, nrow=n, scale=scale)
         info.value = (f"top: no steering, figures {before:.2f} from the colour &middot; bottom: strength "
                       f"{strength_slider.value}, {after:.2f} from it &middot; DDIM {steps} steps in {seconds[0]:.1f} s "

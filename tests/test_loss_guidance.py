@@ -93,6 +93,9 @@ def test_the_colour_explorer_redraws_for_a_new_colour_and_strength(shipped):
     blue = box.image.value
     box.colour.value = "#d02020"
     assert box.image.value != blue and "bottom: strength 100" in box.info.value
+    box.colour.value = "teal"  # typed names work, as the picker allows them
+    assert "bottom: strength 100" in box.info.value
+    box.colour.value = "#2060e0"
     box.strength.value = 0
     before, after = [float(part.split(" from")[0].split()[-1]) for part in box.info.value.split("&middot;")[:2]]
     assert before == after  # strength 0: both rows unsteered, from the same noises

@@ -1,10 +1,12 @@
 """The memorisation measures (course_lib/memorisation.py) on sprites whose answers are known."""
+import numpy as np
 import pytest
 import torch
 
 from course_lib.data import SpriteDataset
-from course_lib.memorisation import closest_pair, copy_share, nearest_training, pixel_distances
+from course_lib.memorisation import DATA_SIZES, closest_pair, copy_share, nearest_training, pixel_distances
 from course_lib.metrics import load_classifier
+from course_lib.pretrained import WEIGHTS_DIR
 
 
 @pytest.fixture(scope="module")
@@ -38,3 +40,9 @@ def test_copies_of_training_sprites_count_as_copies_and_new_sprites_do_not(train
 def test_neighbours_in_the_classifiers_feature_space_find_the_same_sprite(training):
     index, _ = nearest_training(training[:10] + 0.001, training, classifier=load_classifier())
     assert index.tolist() == list(range(10))
+
+
+def test_the_samples_notebook_02_shows_are_ten_per_data_size():
+    with np.load(WEIGHTS_DIR.parent / "snapshots" / "memorisation.npz") as kept:
+        assert kept["sizes"].tolist() == list(DATA_SIZES)
+        assert kept["samples"].shape == (len(DATA_SIZES), 10, 16, 16, 3) and kept["samples"].dtype == np.uint8
