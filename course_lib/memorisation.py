@@ -53,7 +53,8 @@ def copy_share(samples, training):
 
 def train_on_subset(n_sprites, steps=1250, seed=0):
     """The live recipe (notebook 02's network and optimizer) run for `steps` steps on the first n_sprites
-    sprites of the generator's seed `seed`. Returns (EMA model, the training sprites (n, 3, 16, 16))."""
+    sprites of the generator's seed `seed` (batches of 64, or of n_sprites when fewer).
+    Returns (EMA model, the training sprites (n, 3, 16, 16))."""
     data = SpriteDataset.generated(n=n_sprites, seed=seed)
     torch.manual_seed(seed)
     model = preset_model("live")

@@ -1,5 +1,6 @@
-"""Data diversity and memorisation (course_lib/memorisation.py): the live recipe, 1,250 steps of 64, trained
-on the first 16, 128, 1,024 and 8,000 sprites of the generator; per size, 250 DDIM-50 samples at guidance 2:
+"""Data diversity and memorisation (course_lib/memorisation.py): the live recipe, 1,250 steps of 64 (of 16 on
+16 sprites: a batch holds each sprite once at most), trained on the first 16, 128, 1,024 and 8,000 sprites of
+the generator; per size, 250 DDIM-50 samples at guidance 2:
 the share of copies, their distance to the nearest training sprite beside a new sprite's, and FID against
 sprites none of them saw. Keeps ten samples per size (two per class, uint8) in
 data/snapshots/memorisation.npz for notebook 02, which sets them beside their nearest training sprites.
@@ -18,12 +19,12 @@ from course_lib.data import to_uint8
 from course_lib.memorisation import DATA_SIZES, memorisation_row, train_on_subset
 
 OUT = Path("data/snapshots/memorisation.npz")
-SHOWN = [0, 1, 5, 6, 10, 11, 15, 16, 20, 21]  # two samples of each class (sample i has class i % 5)
+SHOWN = [0, 5, 1, 6, 2, 7, 3, 8, 4, 9]  # two samples of each class, in class order (sample i has class i % 5)
 
 
 def main():
     print(f"Machine: {machine_description()}. Live recipe (n_feat 32, predicts x0, t by log-SNR), 1,250 steps of "
-          "64 sprites, seed 0; 250 samples (DDIM-50, guidance 2, 50 per class) per run.\n")
+          "64 sprites (16 on 16 sprites), seed 0; 250 samples (DDIM-50, guidance 2, 50 per class) per run.\n")
     print("| training sprites | epochs | copies: samples | copies: new sprites | nearest training sprite: "
           "samples | nearest: new sprites | closest training pair | sprite FID | train s |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -34,7 +35,7 @@ def main():
         seconds = time.perf_counter() - started
         row, samples = memorisation_row(model, training)
         shown.append(to_uint8(samples[SHOWN]))
-        print(f"| {n:,} | {1250 * 64 / n:,.0f} | {row['copies']:.0%} | {row['new_sprites_copies']:.0%} | "
+        print(f"| {n:,} | {1250 * min(64, n) / n:,.0f} | {row['copies']:.0%} | {row['new_sprites_copies']:.0%} | "
               f"{row['nearest_pixel_distance']:.2f} | "
               f"{row['new_sprites_nearest']:.2f} | {row['closest_training_pair']:.2f} | {row['fid']:.2f} | "
               f"{seconds:.0f} |", flush=True)
