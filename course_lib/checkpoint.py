@@ -5,9 +5,9 @@ import glob
 import hashlib
 import io
 import os
-import shutil
 import re
 import secrets
+import shutil
 import time
 from pathlib import Path
 
