@@ -71,7 +71,7 @@ def check_skip_join(join):
 
 def join_skip(x, skip, join):
     """The decoder's features and the encoder's skip features as one input: stacked along the channels
-    (B, C_x + C_skip, H, W), or summed (B, C, H, W), as ResNet-style U-Nets do."""
+    (B, C_x + C_skip, H, W), or summed channel by channel (B, C, H, W)."""
     return torch.cat((x, skip), 1) if join == "concat" else x + skip
 
 
