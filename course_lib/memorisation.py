@@ -22,7 +22,7 @@ NEW_SPRITES_SEED = 777  # sprites no run trains on (the training sprites are the
 
 
 def pixel_distances(a, b):
-    """L2 distances (n, m) between images a (n, C, H, W) and b (m, C, H, W), over all their values."""
+    """L2 distances (n, m) between a (n, ...) and b (m, ...), over all their values (pixels or features)."""
     return torch.cdist(a.flatten(1).double(), b.flatten(1).double())  # (n, m)
 
 
@@ -32,8 +32,7 @@ def nearest_training(samples, training, classifier=None):
     if classifier is not None:
         with torch.no_grad():
             samples, training = classifier.features(samples), classifier.features(training)  # (n, D), (m, D)
-    distances = torch.cdist(samples.flatten(1).double(), training.flatten(1).double())  # (n, m)
-    nearest = distances.min(1)
+    nearest = pixel_distances(samples, training).min(1)  # over (n, m) distances
     return nearest.indices, nearest.values
 
 
@@ -72,11 +71,11 @@ def memorisation_row(model, training, n=250, steps=50, guidance=2.0, seed=0):
     samples, _ = sample_in_batches(model, NoiseSchedule(), "ddim", torch.eye(5)[classes], guidance, seed, batch=125,
                                    steps=steps)
     _, distance = nearest_training(samples, training)
-    new_sprites = SpriteDataset.generated(n=n, seed=NEW_SPRITES_SEED).images
-    _, new_distance = nearest_training(new_sprites, training)
-    row = {"n_sprites": len(training), "copies": copy_share(samples, training),
-           "new_sprites_copies": copy_share(new_sprites, training),
+    _, new_distance = nearest_training(SpriteDataset.generated(n=n, seed=NEW_SPRITES_SEED).images, training)
+    pair = closest_pair(training)  # the copy threshold, once: copy_share's rule on distances already found
+    row = {"n_sprites": len(training), "copies": (distance < pair).double().mean().item(),
+           "new_sprites_copies": (new_distance < pair).double().mean().item(),
            "nearest_pixel_distance": distance.mean().item(), "new_sprites_nearest": new_distance.mean().item(),
-           "closest_training_pair": closest_pair(training),
+           "closest_training_pair": pair,
            "fid": frechet_distance(*feature_stats(classifier, samples), *reference_stats(classifier, n))}
     return row, samples
