@@ -342,7 +342,7 @@ def _train(model, sched, images, labels, cfg, resume, callback, device, world):
     _check_data_size(n, world)
     sched = sched.to(device)
     precision = resolve_precision(cfg.precision, device)
-    if precision != "fp32":
+    if precision != "fp32" or device.type == "cpu":  # on a CPU channels_last is faster in fp32 too
         model.to(memory_format=torch.channels_last)
     batch = min(cfg.batch_size, n // world.size)  # per process
     steps_per_epoch = n // (batch * world.size)

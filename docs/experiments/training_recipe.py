@@ -63,6 +63,37 @@ class TimeInEncoder(ContextUnet):
         return super().forward(x, t, c)
 
 
+class Preconditioned(ContextUnet):
+    """Karras et al. 2022 (EDM, Table 1) preconditioning written for the VP schedule: with y = x_t / sqrt(ᾱ_t)
+    and σ² = (1 − ᾱ_t)/ᾱ_t, x̂_0 = c_skip y + c_out F(c_in y, t), c_in = 1/sqrt(σ² + σ_d²),
+    c_skip = σ_d²/(σ² + σ_d²), c_out = σ σ_d/sqrt(σ² + σ_d²). With v = ᾱ_t σ_d² + 1 − ᾱ_t that is
+    x̂_0 = σ_d² sqrt(ᾱ_t) x_t / v + σ_d sqrt((1 − ᾱ_t)/v) F(x_t / sqrt(v), t): the network F sees unit-variance
+    input, and its output is the noise's direction at low noise and the sprite at high noise."""
+
+    def __init__(self, sched, sigma_data=0.5, **kwargs):
+        super().__init__(**kwargs)
+        self.alpha_bars, self.sigma_data = sched.alpha_bars.clone(), sigma_data
+
+    def forward(self, x, t, c=None):
+        steps = (torch.as_tensor(t, dtype=torch.float32) * (len(self.alpha_bars) - 1)).round().long()
+        ab = self.alpha_bars[steps].reshape(-1, 1, 1, 1).to(x)  # (B, 1, 1, 1) or (1, 1, 1, 1)
+        var = ab * self.sigma_data ** 2 + 1 - ab
+        out = super().forward(x / var.sqrt(), t, c)
+        return self.sigma_data ** 2 * ab.sqrt() * x / var + self.sigma_data * ((1 - ab) / var).sqrt() * out
+
+
+def shifted_schedule(shift):
+    """The linear schedule with every step's log-SNR moved by `shift` (Hoogeboom et al. 2023's shifted
+    schedule: negative = noisier at every step)."""
+    sched = NoiseSchedule(500)
+    log_snr = sched.snr(torch.arange(1, 501)).log() + shift
+    alpha_bars = torch.cat([torch.ones(1), torch.sigmoid(log_snr)])  # (T + 1,), ᾱ_0 = 1
+    sched.alpha_bars.copy_(alpha_bars)
+    sched.alphas.copy_(torch.cat([torch.ones(1), alpha_bars[1:] / alpha_bars[:-1]]))
+    sched.betas.copy_(1 - sched.alphas)
+    return sched
+
+
 def with_group_norm(model):
     """Every BatchNorm2d of `model` replaced by GroupNorm(8 groups), in place."""
     for name, child in model.named_children():
@@ -73,8 +104,12 @@ def with_group_norm(model):
     return model
 
 
-def build_model(args):
+def build_model(args, sched):
     fields = dict(n_feat=args.n_feat, prediction=args.prediction)
+    if args.network == "preconditioned":
+        if args.prediction != "x0":
+            raise ValueError("the preconditioned network outputs x_0: give --prediction x0")
+        return Preconditioned(sched, **fields)
     if args.network == "course":
         return ContextUnet(**fields)
     if args.network == "group-norm":
@@ -101,14 +136,24 @@ def log_snr_normal(t_sampling):
 
 
 def loss_weights(args, sched, t):
-    """Per-sprite weights of the target's MSE. min-snr-γ: min(SNR, γ) in x_0 units (Hang et al. 2023),
-    divided by what the target's MSE already weighs x_0 errors by (ε: SNR, v: SNR + 1, x_0: 1)."""
+    """Per-sprite weights of the target's MSE, each written in x_0 units and divided by what the target's
+    MSE already weighs x_0 errors by (ε: SNR, v: SNR + 1, x_0: 1):
+        min-snr-γ: min(SNR, γ) (Hang et al. 2023);
+        p2-γ: SNR / (1 + SNR)^γ, ε's weight 1/(1 + SNR)^γ of Choi et al. 2022 (k = 1);
+        edm: 1/c_out² = (1 + σ_d² SNR)/σ_d², σ_d = 0.5 (Karras et al. 2022: unit weight on F's error)."""
     if args.weighting == "none":
         return torch.ones(len(t))
-    gamma = float(args.weighting.removeprefix("min-snr-"))
     snr = sched.snr(t)
+    if args.weighting.startswith("min-snr-"):
+        weights = snr.clamp(max=float(args.weighting.removeprefix("min-snr-")))
+    elif args.weighting.startswith("p2-"):
+        weights = snr / (1 + snr) ** float(args.weighting.removeprefix("p2-"))
+    elif args.weighting == "edm":
+        weights = (1 + 0.25 * snr) / 0.25
+    else:
+        raise ValueError(f"unknown weighting {args.weighting!r}")
     in_target_units = {"eps": snr, "x0": torch.ones_like(snr), "v": snr + 1}[args.prediction]
-    return snr.clamp(max=gamma) / in_target_units
+    return weights / in_target_units
 
 
 def speckle_share(images):
@@ -125,9 +170,9 @@ def speckle_share(images):
 
 def train_row(args, sched, data):
     torch.manual_seed(args.seed)
-    model = build_model(args)
+    model = build_model(args, sched)
     precision = resolve_precision(args.precision, "cpu")
-    if precision != "fp32":
+    if args.memory_format == "channels_last":  # as the library trains on a CPU, in bf16 and fp32
         model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, args.beta2))
     ema = copy.deepcopy(model).eval().requires_grad_(False)
@@ -153,7 +198,7 @@ def train_row(args, sched, data):
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        decay = min(args.ema, (1 + step) / (10 + step))
+        decay = min(args.ema, (1 + step) / (10 + step)) if args.ema_warmup else args.ema
         with torch.no_grad():
             for p_ema, p in zip(ema.parameters(), model.parameters()):
                 p_ema.lerp_(p, 1 - decay)
@@ -165,10 +210,11 @@ def train_row(args, sched, data):
 SCORES = ("fid_g0", "acc_g0", "fid_g2", "acc_g2", "speckle", "train_seconds")
 
 
-def table(path):
+def table(path, precision="all"):
     """Markdown: one line per row name, the noise-predicting rows first, then in the file's order; with
-    several seeds, the mean and the range."""
+    several seeds, the mean and the range. `precision` "bf16" or "fp32" keeps the rows trained in it."""
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    rows = [row for row in rows if precision in ("all", row["precision"])]
     names = list(dict.fromkeys(row["name"] for row in rows))
     predicts = {row["name"]: row["prediction"] for row in rows}
     names.sort(key=lambda name: predicts[name] == "x0")  # stable: file order within each group
@@ -192,12 +238,16 @@ def table(path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--name", help="the row's name in the results file")
-    parser.add_argument("--table", action="store_true", help="print the markdown table of the results file instead")
+    parser.add_argument("--table", nargs="?", const="all", choices=("all", "bf16", "fp32"),
+                        help="print the markdown table of the results file instead (of the rows in one precision)")
     parser.add_argument("--prediction", default="eps", choices=("eps", "x0", "v"))
-    parser.add_argument("--weighting", default="none", help="none or min-snr-G (e.g. min-snr-5)")
+    parser.add_argument("--weighting", default="none", help="none, min-snr-G (e.g. min-snr-5), p2-G or edm")
     parser.add_argument("--t-sampling", default="uniform", help="uniform or lognormal:MU,SD (of log-SNR)")
     parser.add_argument("--schedule", default="linear", choices=("linear", "cosine"))
-    parser.add_argument("--network", default="course", choices=("course", "group-norm", "time-in-encoder"))
+    parser.add_argument("--schedule-shift", type=float, default=0.0,
+                        help="move the linear schedule's log-SNR by this at every step")
+    parser.add_argument("--network", default="course",
+                        choices=("course", "group-norm", "time-in-encoder", "preconditioned"))
     parser.add_argument("--n-feat", type=int, default=32)
     parser.add_argument("--steps", type=int, default=1250)
     parser.add_argument("--batch", type=int, default=64)
@@ -205,22 +255,28 @@ def main():
     parser.add_argument("--lr-schedule", default="linear", choices=("linear", "cosine"))
     parser.add_argument("--warmup", type=int, default=0)
     parser.add_argument("--beta2", type=float, default=0.999)
-    parser.add_argument("--ema", type=float, default=0.995)
+    parser.add_argument("--ema", type=float, default=0.995, help="EMA decay; 0 samples the trained weights")
+    parser.add_argument("--no-ema-warmup", dest="ema_warmup", action="store_false",
+                        help="the EMA decay from the first step, not min(decay, (1 + s)/(10 + s))")
     parser.add_argument("--context-dropout", type=float, default=0.1)
     parser.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"))
+    parser.add_argument("--memory-format", default="channels_last", choices=("channels_last", "nchw"),
+                        help="the network's weight layout while training")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results", default=str(RESULTS), help="the JSON-lines file the row is appended to")
     args = parser.parse_args()
     if args.table:
-        print(table(args.results))
+        print(table(args.results, args.table))
         return
     if not args.name:
         parser.error("--name is required to run a row")
 
-    sched = NoiseSchedule(500, kind=args.schedule)
+    if args.schedule_shift and args.schedule != "linear":
+        parser.error("--schedule-shift moves the linear schedule")
+    sched = shifted_schedule(args.schedule_shift) if args.schedule_shift else NoiseSchedule(500, kind=args.schedule)
     data = SpriteDataset.generated(8000, seed=0)
     ema, seconds, precision = train_row(args, sched, data)
-    row = {**{k: v for k, v in vars(args).items() if k != "results"}, "precision": precision, "train_seconds": round(seconds, 1)}
+    row = {**{k: v for k, v in vars(args).items() if k not in ("results", "table")}, "precision": precision, "train_seconds": round(seconds, 1)}
     for guidance in (0.0, 2.0):
         scores = evaluate(ema, sched, sampler="ddim", steps=50, n=250, guidance=guidance, seed=0,
                           precision=args.precision)
