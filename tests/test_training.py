@@ -44,6 +44,13 @@ def test_ema_model_is_a_separate_eval_copy(sprites, sched):
                zip(result.model.parameters(), result.ema_model.parameters()))
 
 
+def test_on_a_cpu_fp32_training_keeps_the_weights_channels_last(sprites, sched):
+    result = train(_model(8), sched, sprites, max_steps=2, batch_size=10, precision="fp32", progress=False)
+    convs = [m.weight for m in result.ema_model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    assert result.precision == "fp32"
+
+
 class Interrupt(Exception):
     pass
 
