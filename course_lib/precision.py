@@ -4,8 +4,9 @@ The model code stays plain fp32; samplers enter `inference_context` and the trai
 turn on bf16 autocast (and channels_last memory) where the hardware makes it fast: CPUs with
 AVX512-BF16 or AMX, and CUDA GPUs (bf16, or fp16 where bf16 is missing).
 For sampling, the fast path also runs an inference copy of the network with each BatchNorm folded
-into the conv before it. Elsewhere "auto" means fp32, the course's way: the plain model, eager,
-NCHW. Schedule arithmetic never runs in reduced precision.
+into the conv before it. Elsewhere "auto" means fp32, the course's way: the plain model, eager (on a
+CPU the trainer keeps its weights channels_last, faster there in fp32 too). Schedule arithmetic never
+runs in reduced precision.
 
 Threads: a small call (a widget's 8 sprites of 16x16) gains little from several CPU threads, and on a
 busy CPU it loses a lot, since each of the network's many small operations waits for the slowest

@@ -1,8 +1,9 @@
-"""Every kind and colour word of the caption model's vocabulary (CAPTION_COLOURS), alone as a caption: the share of samples in
-which the caption classifier finds the word drawn (DDIM-25, guidance 2, seed 0), beside the classifier's
-own score on real sprites that show the word (held-out generator sprites, seed HELDOUT_SEED): its ceiling.
+"""Every kind and colour word of the caption model's vocabulary (CAPTION_COLOURS), alone as a caption: the
+share of samples in which the caption classifier finds the word drawn (DDIM-25, guidance 2, seed 0), beside
+the classifier's own accuracy on real sprites that show the word (held-out generator sprites, seed
+HELDOUT_SEED): how well the judge names the word. Samples can score above it.
 
-Run from the repository root (about 10 minutes on 2 CPU cores at n 100):
+Run from the repository root (about 4 minutes on 2 CPU cores with bf16 at n 100):
     python docs/experiments/caption_words.py --n 100 --out docs/results/caption_words.md
 """
 import argparse
@@ -59,8 +60,8 @@ def markdown(rows, real, args, seconds):
              "| word | attribute | samples with it drawn right | classifier on real sprites showing it (n) |",
              "|---|---|---|---|"]
     for word, attribute, share in rows:
-        ceiling = f"{real[word][0]:.0%} ({real[word][1]})" if word in real else "–"
-        lines.append(f"| {word} | {attribute} | {share:.0%} | {ceiling} |")
+        on_real = f"{real[word][0]:.0%} ({real[word][1]})" if word in real else "–"
+        lines.append(f"| {word} | {attribute} | {share:.0%} | {on_real} |")
     return "\n".join(lines) + "\n"
 
 
@@ -69,7 +70,7 @@ def main():
     parser.add_argument("--n", type=int, default=100, help="samples per word")
     parser.add_argument("--guidance", type=float, default=2.0)
     parser.add_argument("--steps", type=int, default=25)
-    parser.add_argument("--n-real", type=int, default=20_000, help="held-out real sprites for the ceiling")
+    parser.add_argument("--n-real", type=int, default=20_000, help="held-out real sprites scored by the classifier")
     parser.add_argument("--out", default=None, help="also write the markdown table to this file")
     args = parser.parse_args()
     start = time.perf_counter()

@@ -16,7 +16,8 @@ network variants. The chosen recipe is also measured with the library itself
 Run from the repository root, one row per call (each takes about 2.5 minutes on 2 CPU cores):
     python docs/experiments/training_recipe.py --name x0 --prediction x0
 Each call appends its row, with every option it ran with, to docs/results/training_recipe.jsonl;
-`python docs/experiments/training_recipe.py --table` prints the table of docs/training_recipe.md.
+`python docs/experiments/training_recipe.py --table bf16` prints the table of docs/training_recipe.md
+(`--table fp32` the fp32 rows).
 """
 import argparse
 import copy
@@ -67,8 +68,9 @@ class Preconditioned(ContextUnet):
     """Karras et al. 2022 (EDM, Table 1) preconditioning written for the VP schedule: with y = x_t / sqrt(ᾱ_t)
     and σ² = (1 − ᾱ_t)/ᾱ_t, x̂_0 = c_skip y + c_out F(c_in y, t), c_in = 1/sqrt(σ² + σ_d²),
     c_skip = σ_d²/(σ² + σ_d²), c_out = σ σ_d/sqrt(σ² + σ_d²). With v = ᾱ_t σ_d² + 1 − ᾱ_t that is
-    x̂_0 = σ_d² sqrt(ᾱ_t) x_t / v + σ_d sqrt((1 − ᾱ_t)/v) F(x_t / sqrt(v), t): the network F sees unit-variance
-    input, and its output is the noise's direction at low noise and the sprite at high noise."""
+    x̂_0 = σ_d² sqrt(ᾱ_t) x_t / v + σ_d sqrt((1 − ᾱ_t)/v) F(x_t / sqrt(v), t): the network F sees input of
+    unit variance where the sprites' standard deviation is σ_d, and its target is −ε at low noise and
+    x_0 / σ_d at high noise."""
 
     def __init__(self, sched, sigma_data=0.5, **kwargs):
         super().__init__(**kwargs)
