@@ -109,8 +109,6 @@ def with_group_norm(model):
 def build_model(args, sched):
     fields = dict(n_feat=args.n_feat, prediction=args.prediction)
     if args.network == "preconditioned":
-        if args.prediction != "x0":
-            raise ValueError("the preconditioned network outputs x_0: give --prediction x0")
         return Preconditioned(sched, **fields)
     if args.network == "course":
         return ContextUnet(**fields)
@@ -275,6 +273,10 @@ def main():
 
     if args.schedule_shift and args.schedule != "linear":
         parser.error("--schedule-shift moves the linear schedule")
+    if args.network == "preconditioned" and args.prediction != "x0":
+        parser.error("the preconditioned network outputs x_0: give --prediction x0")
+    if not (args.weighting in ("none", "edm") or args.weighting.startswith(("min-snr-", "p2-"))):
+        parser.error(f"unknown weighting {args.weighting!r}: none, min-snr-G, p2-G or edm")
     sched = shifted_schedule(args.schedule_shift) if args.schedule_shift else NoiseSchedule(500, kind=args.schedule)
     data = SpriteDataset.generated(8000, seed=0)
     ema, seconds, precision = train_row(args, sched, data)
