@@ -45,6 +45,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 RESULTS = Path("docs/results/training_recipe.jsonl")
 PICTURES = Path("out/training_recipe")
+SIGMA_DATA = 0.5  # σ_d of Karras et al.'s preconditioning and its loss weight
 
 
 class TimeInEncoder(ContextUnet):
@@ -72,7 +73,7 @@ class Preconditioned(ContextUnet):
     unit variance where the sprites' standard deviation is σ_d, and its target is −ε at low noise and
     x_0 / σ_d at high noise."""
 
-    def __init__(self, sched, sigma_data=0.5, **kwargs):
+    def __init__(self, sched, sigma_data=SIGMA_DATA, **kwargs):
         super().__init__(**kwargs)
         self.alpha_bars, self.sigma_data = sched.alpha_bars.clone(), sigma_data
 
@@ -140,7 +141,7 @@ def loss_weights(args, sched, t):
     MSE already weighs x_0 errors by (ε: SNR, v: SNR + 1, x_0: 1):
         min-snr-γ: min(SNR, γ) (Hang et al. 2023);
         p2-γ: SNR / (1 + SNR)^γ, ε's weight 1/(1 + SNR)^γ of Choi et al. 2022 (k = 1);
-        edm: 1/c_out² = (1 + σ_d² SNR)/σ_d², σ_d = 0.5 (Karras et al. 2022: unit weight on F's error)."""
+        edm: 1/c_out² = (1 + σ_d² SNR)/σ_d², σ_d = SIGMA_DATA (Karras et al. 2022: unit weight on F's error)."""
     if args.weighting == "none":
         return torch.ones(len(t))
     snr = sched.snr(t)
@@ -149,7 +150,7 @@ def loss_weights(args, sched, t):
     elif args.weighting.startswith("p2-"):
         weights = snr / (1 + snr) ** float(args.weighting.removeprefix("p2-"))
     elif args.weighting == "edm":
-        weights = (1 + 0.25 * snr) / 0.25
+        weights = (1 + SIGMA_DATA ** 2 * snr) / SIGMA_DATA ** 2
     else:
         raise ValueError(f"unknown weighting {args.weighting!r}")
     in_target_units = {"eps": snr, "x0": torch.ones_like(snr), "v": snr + 1}[args.prediction]
