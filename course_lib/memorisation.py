@@ -47,7 +47,12 @@ def closest_pair(training):
 def copy_share(samples, training):
     """The share of samples closer to a training sprite than the closest distinct training pair."""
     _, distance = nearest_training(samples, training)
-    return (distance < closest_pair(training)).double().mean().item()
+    return _share_below(distance, closest_pair(training))
+
+
+def _share_below(distance, threshold):
+    """The share of nearest-training distances (n,) under the copy threshold."""
+    return (distance < threshold).double().mean().item()
 
 
 def train_on_subset(n_sprites, steps=1250, seed=0):
@@ -72,9 +77,9 @@ def memorisation_row(model, training, n=250, steps=50, guidance=2.0, seed=0):
                                    steps=steps)
     _, distance = nearest_training(samples, training)
     _, new_distance = nearest_training(SpriteDataset.generated(n=n, seed=NEW_SPRITES_SEED).images, training)
-    pair = closest_pair(training)  # the copy threshold, once: copy_share's rule on distances already found
-    row = {"n_sprites": len(training), "copies": (distance < pair).double().mean().item(),
-           "new_sprites_copies": (new_distance < pair).double().mean().item(),
+    pair = closest_pair(training)  # the copy threshold, once, for the distances already found
+    row = {"n_sprites": len(training), "copies": _share_below(distance, pair),
+           "new_sprites_copies": _share_below(new_distance, pair),
            "nearest_pixel_distance": distance.mean().item(), "new_sprites_nearest": new_distance.mean().item(),
            "closest_training_pair": pair,
            "fid": frechet_distance(*feature_stats(classifier, samples), *reference_stats(classifier, n))}
