@@ -114,10 +114,13 @@ def _apply_preset(args):
             raise ValueError(f"{' and '.join(given)} would do nothing with --init: the weights in {args.init} fix the "
                              "network's width and prediction target; drop them, or train from random weights")
     if args.preset is None:  # no preset: the course's network, and TrainConfig's defaults
-        unset = {"n_feat": 64, "prediction": "eps", "batch_size": TrainConfig.batch_size, "lr": TrainConfig.lr}
+        unset = {"n_feat": 64, "prediction": "eps", "context_film": False, "batch_size": TrainConfig.batch_size,
+                 "lr": TrainConfig.lr, "context_dropout": TrainConfig.context_dropout}
     else:
         preset = PRESETS[args.preset]
         unset = {"n_feat": preset.n_feat, "prediction": preset.prediction,
+                 "context_film": preset.context_film and args.init is None,  # --init: the weights' own network
+                 "context_dropout": preset.config.get("context_dropout", TrainConfig.context_dropout),
                  **{key: preset.config[key] for key in ("batch_size", "lr", "log_snr_normal")}}
         if args.data == "sprites":  # the preset's share of the generator; other data is taken whole
             unset["n"] = preset.n_sprites
@@ -154,7 +157,8 @@ def cmd_train(args):
     if epochs is None and args.minutes is None and args.max_steps is None:
         epochs = TrainConfig.epochs  # with --max-steps or --minutes alone, the steps or the clock decide
     cfg = TrainConfig(epochs=epochs, minutes=args.minutes, max_steps=args.max_steps,
-                      batch_size=args.batch_size, lr=args.lr, seed=args.seed, precision=args.precision,
+                      batch_size=args.batch_size, lr=args.lr, context_dropout=args.context_dropout,
+                      seed=args.seed, precision=args.precision,
                       log_snr_normal=args.log_snr_normal and tuple(args.log_snr_normal),
                       checkpoint_every=args.checkpoint_every, checkpoint_path=args.checkpoint)
     check_config(cfg)  # before generating or loading the data, which may take minutes
@@ -364,6 +368,9 @@ def build_parser():
     t.add_argument("--batch-size", type=int, default=None, help=f"sprites per step (default: the preset's, else {TrainConfig.batch_size})")
     t.add_argument("--lr", type=float, default=None,
                    help=f"AdamW learning rate, decays linearly (default: the preset's, else {TrainConfig.lr:g})")
+    t.add_argument("--context-dropout", type=float, default=None,
+                   help="share of sprites trained with the null context, which guidance needs "
+                        f"(default: the preset's, else {TrainConfig.context_dropout:g})")
     t.add_argument("--n-feat", type=int, default=None, help="the U-Net's base width (default: the preset's, else the course's 64)")
     t.add_argument("--log-snr-normal", type=list_of(float), default=None, metavar="MEAN,STD",
                    help="draw each sprite's noise level t by its log-SNR ~ N(MEAN, STD^2) instead of uniformly "
@@ -371,8 +378,9 @@ def build_parser():
     t.add_argument("--prediction", choices=PREDICTION_TARGETS, default=None,
                    help="what the network learns to output: eps, the noise (the course's); x0, the clean sprite; "
                         "v, the velocity (default: the preset's, else eps)")
-    t.add_argument("--context-film", action="store_true",
-                   help="the context also shifts the decoder and scales/shifts its 16x16 stage (the caption model)")
+    t.add_argument("--context-film", action=argparse.BooleanOptionalAction, default=None,
+                   help="the context also shifts the decoder and scales/shifts its 16x16 stage (the caption model "
+                        "and the live preset's network; with --init, adds those layers to weights without them)")
     t.add_argument("--hybrids", type=float, default=0.0,
                    help='with --data captions: add this share of hybrid sprites (half one kind, half another), '
                         'captioned "A, B", so that mixed captions have sprites to learn from (e.g. 0.2)')

@@ -56,13 +56,14 @@ def _share_below(distance, threshold):
 
 
 def train_on_subset(n_sprites, steps=1250, seed=0):
-    """The live recipe (notebook 02's network and optimizer) run for `steps` steps on the first n_sprites
-    sprites of the generator's seed `seed` (batches of 64, or of n_sprites when fewer).
-    Returns (EMA model, the training sprites (n, 3, 16, 16))."""
+    """The live recipe (notebook 02's) run for `steps` steps on the first n_sprites sprites of the generator's
+    seed `seed` (batches of 64, or of n_sprites when fewer), as docs/results/memorisation.md was measured:
+    without the context's FiLM layers, context dropout 0.1. Returns (EMA model, the training sprites (n, 3, 16, 16))."""
     data = SpriteDataset.generated(n=n_sprites, seed=seed)
     torch.manual_seed(seed)
-    model = preset_model("live")
-    result = train(model, NoiseSchedule(), data, preset_config("live", max_steps=steps, seed=seed, progress=False))
+    model = preset_model("live", context_film=False)
+    config = preset_config("live", max_steps=steps, seed=seed, context_dropout=0.1, progress=False)
+    result = train(model, NoiseSchedule(), data, config)
     return result.ema_model, data.images
 
 

@@ -19,10 +19,16 @@ from .training import diffusion_loss, preset_config, preset_model, train
 __all__ = ["parameter_counts", "segmentation_runs", "noise_runs", "held_out_loss", "spread"]
 
 
+def noise_unet(n_feat, join):
+    """The live preset's U-Net with skips joined by `join`, without the context's FiLM layers, as
+    docs/results/skip_joins.md was measured (with context dropout 0.1)."""
+    return preset_model("live", n_feat=n_feat, skip_join=join, context_film=False)
+
+
 def parameter_counts(segmentation_feat=16, noise_feat=32):
     """{join: (segmentation U-Net's parameters, noise U-Net's)} at the widths the experiments use."""
     return {join: (count_parameters(SegmentationUnet(n_feat=segmentation_feat, skip_join=join)),
-                   count_parameters(preset_model("live", n_feat=noise_feat, skip_join=join)))
+                   count_parameters(noise_unet(noise_feat, join)))
             for join in SKIP_JOINS}
 
 
@@ -67,8 +73,9 @@ def noise_runs(seeds=(0, 1, 2), steps=500, n_feat=32, n_sprites=8000, n_eval=250
         data = SpriteDataset.generated(n=n_sprites, seed=seed)
         for join in SKIP_JOINS:
             torch.manual_seed(seed)
-            model = preset_model("live", n_feat=n_feat, skip_join=join)
-            result = train(model, sched, data, preset_config("live", max_steps=steps, seed=seed, progress=False))
+            model = noise_unet(n_feat, join)
+            config = preset_config("live", max_steps=steps, seed=seed, context_dropout=0.1, progress=False)
+            result = train(model, sched, data, config)
             images, _ = sample_in_batches(result.ema_model, sched, "ddim", torch.eye(5)[classes], 2.0, 0, batch=125,
                                           steps=eval_steps)
             rows.append({"join": join, "seed": seed, "losses": result.losses, "seconds": result.seconds,

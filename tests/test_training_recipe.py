@@ -1,6 +1,7 @@
 """The training recipe: t drawn by log-SNR, the presets on the command line and in the library, and
 `bench --train`, which times a preset to its FID target."""
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -36,11 +37,25 @@ def test_a_bad_log_snr_normal_is_refused(spec):
 
 def test_the_live_preset_is_the_x0_recipe_of_notebook_02():
     model, config = preset_model("live"), preset_config("live")
-    assert (model.n_feat, model.prediction) == (32, "x0")
+    assert (model.n_feat, model.prediction, model.context_film) == (32, "x0", True)
     assert (config.max_steps, config.epochs, config.batch_size, config.lr) == (1250, None, 64, 2e-3)
     assert config.log_snr_normal == (0.0, 2.0) and preset_config("course").log_snr_normal is None
+    assert config.context_dropout == 0.05 and preset_config("course").context_dropout == 0.1
     assert PRESETS["live"].n_sprites == 8000
     assert preset_model("course").config == {"in_channels": 3, "n_feat": 64, "n_cfeat": 5, "height": 16}
+
+
+def test_notebook_02_trains_the_live_preset_at_full_settings():
+    cells = json.loads((Path(__file__).parents[1] / "notebooks" / "02_training.ipynb").read_text())["cells"]
+    source = next("".join(c["source"]) for c in cells if "N_SPRITES = " in "".join(c["source"]))
+    settings = {"QUICK": False}
+    exec("\n".join(line for line in source.splitlines() if line.split(" ")[0].isupper()), settings)
+    preset, config = PRESETS["live"], preset_config("live")
+    assert (settings["N_SPRITES"], settings["N_FEAT"], settings["PREDICTION"]) == (preset.n_sprites, preset.n_feat,
+                                                                                 preset.prediction)
+    assert (settings["CONTEXT_FILM"], settings["CONTEXT_DROPOUT"]) == (preset.context_film, config.context_dropout)
+    assert (settings["LOG_SNR_NORMAL"], settings["BATCH"]) == (config.log_snr_normal, config.batch_size)
+    assert settings["EPOCHS"] * (settings["N_SPRITES"] // settings["BATCH"]) == config.max_steps
 
 
 def test_an_unknown_preset_names_the_ones_there_are():
@@ -53,10 +68,28 @@ def test_train_with_the_live_preset_writes_an_x0_model(tmp_path, capsys):
     assert main(["train", "--preset", "live", *TINY, "--checkpoint", str(checkpoint), "--out", str(out)]) == 0
     config = torch.load(checkpoint, weights_only=True)["train_config"]
     assert (config["batch_size"], config["lr"], tuple(config["log_snr_normal"])) == (64, 2e-3, (0.0, 2.0))
+    assert config["context_dropout"] == 0.05
     model, _ = load_weights(out, sha256=expected_sha256(out))
     assert model.prediction == "x0" and model.n_feat == 8  # an option given overrides the preset's
+    assert model.context_film
     entry = json.loads((tmp_path / "manifest.json").read_text())["live.pt"]
     assert entry["preset"] == "live" and entry["steps"] == 2 and entry["n_sprites"] == 40
+
+
+def test_no_context_film_turns_off_the_live_presets_film_layers(tmp_path, capsys):
+    out = tmp_path / "live.pt"
+    assert main(["train", "--preset", "live", *TINY, "--no-context-film", "--out", str(out)]) == 0
+    model, _ = load_weights(out)
+    assert not model.context_film and "context_film" not in model.config
+
+
+def test_the_live_preset_with_init_keeps_the_weights_network(tmp_path, capsys):
+    save_weights(preset_model("course", n_feat=8), NoiseSchedule(), tmp_path / "init.pt")
+    out = tmp_path / "out.pt"
+    assert main(["train", "--preset", "live", "--n", "40", "--max-steps", "1", "--init", str(tmp_path / "init.pt"),
+                 "--out", str(out)]) == 0
+    model, _ = load_weights(out)
+    assert model.config == {"in_channels": 3, "n_feat": 8, "n_cfeat": 5, "height": 16}  # no FiLM layers added
 
 
 def test_train_without_a_preset_is_the_courses_eps_network(tmp_path, capsys):
@@ -71,6 +104,16 @@ def test_log_snr_normal_on_the_command_line_reaches_the_run(tmp_path, capsys):
     assert main(["train", *TINY, "--batch-size", "20", "--log-snr-normal", "1,1.5", "--checkpoint", str(checkpoint),
                  "--out", str(tmp_path / "w.pt")]) == 0
     assert tuple(torch.load(checkpoint, weights_only=True)["train_config"]["log_snr_normal"]) == (1.0, 1.5)
+
+
+def test_context_dropout_on_the_command_line_reaches_the_run(tmp_path, capsys):
+    checkpoint = tmp_path / "run.ckpt"
+    assert main(["train", "--preset", "live", *TINY, "--context-dropout", "0.2", "--checkpoint", str(checkpoint),
+                 "--out", str(tmp_path / "w.pt")]) == 0
+    assert torch.load(checkpoint, weights_only=True)["train_config"]["context_dropout"] == 0.2
+    assert main(["train", *TINY, "--context-dropout", "1.5", "--out", str(tmp_path / "x.pt")]) == 2
+    assert "--context-dropout) must be a number in [0, 1], got 1.5" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
 
 
 @pytest.mark.parametrize("option", [["--n-feat", "16"], ["--prediction", "x0"]])

@@ -117,6 +117,8 @@ def build_model(args, sched):
         return with_group_norm(ContextUnet(**fields))
     if args.network == "time-in-encoder":
         return TimeInEncoder(**fields)
+    if args.network == "context-film":
+        return ContextUnet(context_film=True, **fields)
     raise ValueError(f"unknown network {args.network!r}")
 
 
@@ -248,7 +250,7 @@ def main():
     parser.add_argument("--schedule-shift", type=float, default=0.0,
                         help="move the linear schedule's log-SNR by this at every step")
     parser.add_argument("--network", default="course",
-                        choices=("course", "group-norm", "time-in-encoder", "preconditioned"))
+                        choices=("course", "group-norm", "time-in-encoder", "context-film", "preconditioned"))
     parser.add_argument("--n-feat", type=int, default=32)
     parser.add_argument("--steps", type=int, default=1250)
     parser.add_argument("--batch", type=int, default=64)
