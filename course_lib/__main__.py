@@ -86,10 +86,11 @@ def cmd_sample(args):
     print(f"wrote {args.n} sprites to {out} ({args.sampler}, {len(timesteps) - 1} steps, {seconds:.2f} s)")
 
 
-def _initial_model(path, n_cfeat, height, context_film=False):
+def _initial_model(path, n_cfeat, height, context_film=None):
     """The model to start training from: the weights at `path`, their context layers widened from the
     course's 5 classes to the caption vocabulary where `n_cfeat` asks for it, and with the context's
-    FiLM layers added (at zero) where `context_film` asks for them and the weights lack them."""
+    FiLM layers added (at zero) where `context_film` asks for them and the weights lack them (None: as
+    the weights are)."""
     model, _ = load_weights(path)
     if (model.in_channels, model.height) != (3, height):
         raise ValueError(f"--init {path} makes {model.in_channels}x{model.height}x{model.height} images but the "
@@ -102,6 +103,9 @@ def _initial_model(path, n_cfeat, height, context_film=False):
                          "with --data captions")
     if context_film and not model.context_film:
         model = with_context_film(model)
+    if context_film is False and model.context_film:
+        raise ValueError(f"--no-context-film would do nothing with --init: the weights in {path} have the context's "
+                         "FiLM layers, and training keeps them; drop it, or train from random weights")
     return model.train()
 
 
@@ -114,12 +118,13 @@ def _apply_preset(args):
             raise ValueError(f"{' and '.join(given)} would do nothing with --init: the weights in {args.init} fix the "
                              "network's width and prediction target; drop them, or train from random weights")
     if args.preset is None:  # no preset: the course's network, and TrainConfig's defaults
-        unset = {"n_feat": 64, "prediction": "eps", "context_film": False, "batch_size": TrainConfig.batch_size,
-                 "lr": TrainConfig.lr, "context_dropout": TrainConfig.context_dropout}
+        unset = {"n_feat": 64, "prediction": "eps", "context_film": False if args.init is None else None,
+                 "batch_size": TrainConfig.batch_size, "lr": TrainConfig.lr,
+                 "context_dropout": TrainConfig.context_dropout}
     else:
         preset = PRESETS[args.preset]
         unset = {"n_feat": preset.n_feat, "prediction": preset.prediction,
-                 "context_film": preset.context_film and args.init is None,  # --init: the weights' own network
+                 "context_film": preset.context_film if args.init is None else None,  # None: the weights' own
                  "context_dropout": preset.config.get("context_dropout", TrainConfig.context_dropout),
                  **{key: preset.config[key] for key in ("batch_size", "lr", "log_snr_normal")}}
         if args.data == "sprites":  # the preset's share of the generator; other data is taken whole

@@ -362,6 +362,20 @@ def test_train_adds_context_film_layers_to_init_weights_that_lack_them(tiny_weig
     assert _sample(out, tmp_path / "x.npy", "--n", 2, "--context", "food") == 0
 
 
+def test_no_context_film_with_init_weights_that_have_the_layers_is_refused(tiny_weights, tmp_path, capsys):
+    film = tmp_path / "film.pt"
+    assert main(["train", "--n", "40", "--max-steps", "1", "--batch-size", "20", "--init", str(tiny_weights),
+                 "--context-film", "--out", str(film)]) == 0
+    out = tmp_path / "out.pt"
+    assert main(["train", "--n", "40", "--max-steps", "1", "--batch-size", "20", "--init", str(film),
+                 "--no-context-film", "--out", str(out)]) == 2
+    assert f"--no-context-film would do nothing with --init: the weights in {film} have" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["train", "--n", "40", "--max-steps", "1", "--batch-size", "20", "--init", str(film),
+                 "--out", str(out)]) == 0  # without the flag the weights keep their layers
+    assert load_weights(out)[0].context_film
+
+
 def test_train_on_captions_with_hybrids_widens_the_context_and_hybrids_need_captions(tiny_weights, tmp_path, capsys):
     out = tmp_path / "captions.pt"
     assert main(["train", "--data", "captions", "--hybrids", "0.5", "--n", "40", "--max-steps", "1",

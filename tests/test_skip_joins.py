@@ -37,7 +37,7 @@ def test_an_additive_unet_keeps_every_shape_and_feeds_its_decoder_the_sum(net):
 
 def test_adding_costs_the_decoder_the_inputs_of_its_first_convolutions():
     counts = parameter_counts(segmentation_feat=16, noise_feat=32)
-    assert counts["concat"] == (91_217, 372_899)  # docs/segmentation.md's figure, and the live recipe's U-Net
+    assert counts["concat"] == (91_217, 372_899)  # docs/segmentation.md's figure, and the U-Net of skip_joins.md
     f = 32  # up1's transposed conv (2x2) sees 2F fewer inputs, up2's F fewer, out's 3x3 conv F fewer
     assert counts["concat"][1] - counts["add"][1] == 2 * f * f * 4 + f * f * 4 + f * f * 9
     assert count_parameters(ContextUnet(n_feat=64)) == count_parameters(ContextUnet(n_feat=64, skip_join="concat"))

@@ -8,8 +8,10 @@ import torch
 
 from course_lib import NoiseSchedule
 from course_lib.__main__ import main
+from course_lib.memorisation import train_on_subset
 from course_lib.pretrained import expected_sha256, load_weights, save_weights
 from course_lib.recipe_bench import bench_recipe, recipe_markdown
+from course_lib.skip_joins import noise_unet
 from course_lib.training import PRESETS, TrainConfig, check_config, draw_timesteps, preset_config, preset_model
 
 TINY = ["--n", "40", "--max-steps", "2", "--n-feat", "8"]
@@ -56,6 +58,17 @@ def test_notebook_02_trains_the_live_preset_at_full_settings():
     assert (settings["CONTEXT_FILM"], settings["CONTEXT_DROPOUT"]) == (preset.context_film, config.context_dropout)
     assert (settings["LOG_SNR_NORMAL"], settings["BATCH"]) == (config.log_snr_normal, config.batch_size)
     assert settings["EPOCHS"] * (settings["N_SPRITES"] // settings["BATCH"]) == config.max_steps
+    training_cell = next("".join(c["source"]) for c in cells if "run = train(" in "".join(c["source"]))
+    for argument in ("context_film=CONTEXT_FILM", "context_dropout=CONTEXT_DROPOUT", "log_snr_normal=LOG_SNR_NORMAL",
+                     "batch_size=BATCH", "lr=2e-3"):
+        assert argument in training_cell
+    assert config.lr == 2e-3
+
+
+def test_the_recorded_experiments_keep_the_network_they_were_measured_with():
+    model, _ = train_on_subset(16, steps=1)
+    assert (model.n_feat, model.prediction, model.context_film) == (32, "x0", False)
+    assert not noise_unet(32, "add").context_film and preset_model("live").context_film
 
 
 def test_an_unknown_preset_names_the_ones_there_are():
@@ -83,13 +96,14 @@ def test_no_context_film_turns_off_the_live_presets_film_layers(tmp_path, capsys
     assert not model.context_film and "context_film" not in model.config
 
 
-def test_the_live_preset_with_init_keeps_the_weights_network(tmp_path, capsys):
+def test_the_live_preset_with_init_keeps_the_weights_network_and_takes_its_dropout(tmp_path, capsys):
     save_weights(preset_model("course", n_feat=8), NoiseSchedule(), tmp_path / "init.pt")
-    out = tmp_path / "out.pt"
+    out, checkpoint = tmp_path / "out.pt", tmp_path / "run.ckpt"
     assert main(["train", "--preset", "live", "--n", "40", "--max-steps", "1", "--init", str(tmp_path / "init.pt"),
-                 "--out", str(out)]) == 0
+                 "--checkpoint", str(checkpoint), "--out", str(out)]) == 0
     model, _ = load_weights(out)
     assert model.config == {"in_channels": 3, "n_feat": 8, "n_cfeat": 5, "height": 16}  # no FiLM layers added
+    assert torch.load(checkpoint, weights_only=True)["train_config"]["context_dropout"] == 0.05
 
 
 def test_train_without_a_preset_is_the_courses_eps_network(tmp_path, capsys):

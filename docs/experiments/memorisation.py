@@ -1,6 +1,6 @@
-"""Data diversity and memorisation (course_lib/memorisation.py): the live recipe, 1,250 steps of 64 (of 16 on
-16 sprites: a batch holds each sprite once at most), trained on the first 16, 128, 1,024 and 8,000 sprites of
-the generator; per size, 250 DDIM-50 samples at guidance 2:
+"""Data diversity and memorisation (course_lib/memorisation.py): the live recipe's first two changes,
+1,250 steps of 64 (of 16 on 16 sprites: a batch holds each sprite once at most), trained on the first 16,
+128, 1,024 and 8,000 sprites of the generator; per size, 250 DDIM-50 samples at guidance 2:
 the share of copies, their distance to the nearest training sprite beside a new sprite's, and FID against
 sprites none of them saw. Keeps ten samples per size (two per class, uint8) in
 data/snapshots/memorisation.npz for notebook 02, which sets them beside their nearest training sprites.
@@ -23,8 +23,8 @@ SHOWN = [0, 5, 1, 6, 2, 7, 3, 8, 4, 9]  # two samples of each class, in class or
 
 
 def main():
-    print(f"Machine: {machine_description()}. Live recipe (n_feat 32, predicts x0, t by log-SNR), 1,250 steps of "
-          "64 sprites (16 on 16 sprites), seed 0; 250 samples (DDIM-50, guidance 2, 50 per class) per run.\n")
+    print(f"Machine: {machine_description()}. Live recipe's first two changes (n_feat 32, predicts x0, t by "
+          "log-SNR; context dropout 0.1), 1,250 steps of 64 sprites (16 on 16 sprites), seed 0; 250 samples (DDIM-50, guidance 2, 50 per class) per run.\n")
     print("| training sprites | epochs | copies: samples | copies: new sprites | nearest training sprite: "
           "samples | nearest: new sprites | closest training pair | sprite FID | train s |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -42,7 +42,7 @@ def main():
         seconds = ", ".join(f"{spread(seg, 'seconds', join=j, train_size=n)[0]:.0f}" for j in SKIP_JOINS)
         print(f"| {n} | " + " | ".join(cells) + f" | {seconds} |", flush=True)
     noise = noise_runs(SEEDS, steps=NOISE_STEPS)
-    print(f"\n## Noise: the live recipe, {NOISE_STEPS} steps of 64 sprites (DDIM-25, guidance 2, n 250)\n")
+    print(f"\n## Noise: the live recipe's first two changes, {NOISE_STEPS} steps of 64 sprites (DDIM-25, guidance 2, n 250)\n")
     print("| join | held-out loss | sprite FID | context accuracy | seconds |")
     print("|---|---:|---:|---:|---:|")
     for join in SKIP_JOINS:
