@@ -365,7 +365,7 @@ def build_parser():
                         "as torchrun reads a bare --n as one of its own options")
     t.add_argument("--preset", choices=sorted(PRESETS), default=None,
                    help="a whole recipe; options given as well override its values. "
-                        + "; ".join(f"{name}: {preset.about}" for name, preset in PRESETS.items()))
+                        + "; ".join(f"{name}: {preset.about}" for name, preset in PRESETS.items()).replace("%", "%%"))
     t.add_argument("--epochs", type=int, default=None,
                    help=f"passes over the data (default: {TrainConfig.epochs}, unless --max-steps or --minutes is given)")
     t.add_argument("--minutes", type=float, default=None, help="wall-clock budget; stops early when spent")

@@ -1,5 +1,6 @@
 """The command line writes the files it promises, refuses bad input with a clear message, and the
 shipped weights refuse to load when tampered with."""
+import argparse
 import contextlib
 import json
 import os
@@ -27,6 +28,21 @@ def tiny_weights(tmp_path_factory):
     assert main(["train", "--n", "40", "--max-steps", "3", "--batch-size", "20", "--n-feat", "8",
                  "--out", str(out)]) == 0
     return out
+
+
+def _command_names():
+    from course_lib.__main__ import build_parser
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sorted(sub.choices)
+
+
+@pytest.mark.parametrize("command", _command_names())
+def test_every_command_prints_its_help(command, capsys):
+    # argparse %-formats help text, so a stray "%" (e.g. "5% of sprites") once made `train --help` a traceback
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: python -m course_lib {command}")
 
 
 def test_train_writes_weights_manifest_and_losses(tiny_weights, capsys):
