@@ -5,6 +5,7 @@ HELDOUT_SEED): how well the judge names the word. Samples can score above it.
 
 Run from the repository root (about 4 minutes on 2 CPU cores with bf16 at n 100):
     python docs/experiments/caption_words.py --n 100 --out docs/results/caption_words.md
+--weights scores another caption model (e.g. one being trained) in place of the shipped one.
 """
 import argparse
 import time
@@ -18,7 +19,7 @@ from course_lib.captions import CAPTION_COLOURS
 from course_lib.data import to_model_space
 from course_lib.metrics import HELDOUT_SEED
 from course_lib.precision import resolve_precision
-from course_lib.pretrained import load_pretrained
+from course_lib.pretrained import expected_sha256, load_pretrained, load_weights
 from course_lib.sprites import COLOUR_NAMES, KIND_NAMES, generate_sprite_attributes
 
 TARGET = 0.9  # the share of samples in which every word should be drawn right
@@ -38,9 +39,10 @@ def real_accuracy(n_real):
     return scores
 
 
-def word_rows(n, guidance, steps):
-    """One row per word: (word, attribute, share of n samples with it drawn right)."""
-    model, sched = load_pretrained("captions")
+def word_rows(n, guidance, steps, weights=None):
+    """One row per word: (word, attribute, share of n samples with it drawn right), for the weights file
+    (sha256-checked against its folder's manifest) or, by default, the shipped caption model."""
+    model, sched = load_pretrained("captions") if weights is None else load_weights(weights, expected_sha256(weights))
     rows = []
     for attribute, words in (("kind", KIND_NAMES), ("colour", CAPTION_COLOURS)):
         scores = evaluate_prompts(model, sched, list(words), n=n * len(words), guidance=guidance, steps=steps)
@@ -50,7 +52,8 @@ def word_rows(n, guidance, steps):
 
 def markdown(rows, real, args, seconds):
     below = [word for word, _, share in rows if share < TARGET]
-    lines = [f"Machine: {machine_description()} ({resolve_precision('auto', 'cpu')}); the shipped caption model; DDIM "
+    model = "the shipped caption model" if args.weights is None else f"the caption model {args.weights}"
+    lines = [f"Machine: {machine_description()} ({resolve_precision('auto', 'cpu')}); {model}; DDIM "
              f"{args.steps}, guidance {args.guidance:g}, n = {args.n} per word, seed 0; real sprites: "
              f"{args.n_real} held-out generator sprites (seed {HELDOUT_SEED}); {seconds:.0f} s.",
              "",
@@ -72,9 +75,10 @@ def main():
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--n-real", type=int, default=20_000, help="held-out real sprites scored by the classifier")
     parser.add_argument("--out", default=None, help="also write the markdown table to this file")
+    parser.add_argument("--weights", default=None, help="a caption model's weights (default: the shipped one)")
     args = parser.parse_args()
     start = time.perf_counter()
-    rows = word_rows(args.n, args.guidance, args.steps)
+    rows = word_rows(args.n, args.guidance, args.steps, args.weights)
     text = markdown(rows, real_accuracy(args.n_real), args, time.perf_counter() - start)
     print(text)
     if args.out:
