@@ -72,6 +72,9 @@ def process_group(device):
     dist.init_process_group(backend)
     try:
         yield World(dist.get_rank(), dist.get_world_size(), backend)
+        # Leave together: a rank that tears gloo down while rank 0 still writes the weights can abort
+        # ("terminate called without an active exception"). After an error the others may never come.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
