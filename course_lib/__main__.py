@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .arguments import list_of, seed_value
+from .arguments import list_of, seed_value, word_counts
 from .bench import add_bench_arguments, run_bench_command
 from .caption_metrics import PROMPT_SETS, caption_table, evaluate_prompts, score_real_sprites
 from .captions import (CAPTION_COLOURS, HELD_OUT, MIX_COMPOSE, MIX_GUIDANCE, VOCABULARY, caption_conditions,
-                       caption_dataset, check_compose, is_mix, widen_context)
+                       caption_dataset, check_compose, check_repeat_words, is_mix, widen_context)
 from .checkpoint import (atomic_write, check_outputs_spare_inputs, check_room, check_writable_file, load_checked,
                          tensor_bytes)
 from .data import CLASS_NAMES, SpriteDataset, parse_context
@@ -158,6 +158,11 @@ def cmd_train(args):
     if args.hybrids and args.data != "captions":
         raise ValueError(f"--hybrids adds hybrid sprites to caption training: use it with --data captions, "
                          f"not --data {args.data}")
+    if args.repeat_words and args.data != "captions":
+        raise ValueError(f"--repeat-words repeats sprites by their caption words: use it with --data captions, "
+                         f"not --data {args.data}")
+    if args.repeat_words:
+        check_repeat_words(args.repeat_words)  # before generating the data
     epochs = args.epochs
     if epochs is None and args.minutes is None and args.max_steps is None:
         epochs = TrainConfig.epochs  # with --max-steps or --minutes alone, the steps or the clock decide
@@ -175,7 +180,8 @@ def cmd_train(args):
             load_checkpoint(args.resume, world.size)  # also before the data
         torch.manual_seed(args.seed)
         if args.data == "captions":
-            data = caption_dataset(89_400 if args.n is None else args.n, seed=args.seed, hybrids=args.hybrids)
+            data = caption_dataset(89_400 if args.n is None else args.n, seed=args.seed, hybrids=args.hybrids,
+                                   repeat_words=args.repeat_words)
         else:
             data = SpriteDataset.load(args.data, n=args.n, seed=args.seed)
         if args.init is None:
@@ -389,6 +395,9 @@ def build_parser():
     t.add_argument("--hybrids", type=float, default=0.0,
                    help='with --data captions: add this share of hybrid sprites (half one kind, half another), '
                         'captioned "A, B", so that mixed captions have sprites to learn from (e.g. 0.2)')
+    t.add_argument("--repeat-words", type=word_counts, default=None, metavar="WORD=COPIES,...",
+                   help="with --data captions: put every sprite that a listed word describes in the data that many "
+                        "times (e.g. staff=3,bow=2), for words the model draws less well")
     t.add_argument("--timesteps", type=int, default=500, help="T, the number of noise levels")
     t.add_argument("--seed", type=seed_value, default=0, help="weights, data order and noise")
     t.add_argument("--checkpoint", default=None, help="checkpoint file for resuming")

@@ -14,6 +14,19 @@ def list_of(kind):
     return parse
 
 
+def word_counts(text):
+    """An argparse type: "staff=3,bow=2" -> {"staff": 3, "bow": 2}."""
+    counts = {}
+    for part in text.split(","):
+        word, _, count = part.partition("=")
+        try:
+            counts[word.strip().lower()] = int(count)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated WORD=COUNT pairs (e.g. staff=3,bow=2), "
+                                             f"got {text!r}") from None
+    return counts
+
+
 def seed_value(text):
     """An argparse type: a whole number from 0 to MAX_SEED."""
     try:

@@ -27,7 +27,7 @@ from .sprites import CLASS_NAMES, COLOUR_NAMES, KIND_NAMES, generate_sprite_attr
 
 __all__ = ["VOCABULARY", "CAPTION_COLOURS", "HELD_OUT", "MIX_GUIDANCE", "MIX_COMPOSE", "encode_caption",
            "caption_words", "check_compose", "is_mix", "caption_conditions", "stack_conditions", "caption_of",
-           "hybrid_sprites", "join_halves", "caption_dataset", "word_class_matrix", "widen_context"]
+           "hybrid_sprites", "join_halves", "caption_dataset", "check_repeat_words", "word_class_matrix", "widen_context"]
 
 CAPTION_COLOURS = tuple(c for c in COLOUR_NAMES if c != "black")  # black: under 1,000 of the 89,400 sprites
 VOCABULARY = CLASS_NAMES + KIND_NAMES + CAPTION_COLOURS
@@ -210,23 +210,52 @@ def _hybrid_labels(first, second, rng, word_keep):
     return mixed / np.linalg.norm(mixed, axis=1, keepdims=True)
 
 
-def caption_dataset(n=89_400, seed=0, word_keep=WORD_KEEP, held_out=True, hybrids=0.0):
+def check_repeat_words(repeat_words):
+    """{word: copies} with every word in VOCABULARY and every count a whole number of at least 1."""
+    if not isinstance(repeat_words, dict):
+        raise ValueError(f"repeat_words is a dict of word: copies, e.g. {{'staff': 3}}, got {repeat_words!r}")
+    for word, copies in repeat_words.items():
+        if word not in VOCABULARY:
+            close = difflib.get_close_matches(str(word), VOCABULARY, n=3, cutoff=0.7)
+            hint = f"did you mean {' or '.join(repr(w) for w in close)}? " if close else ""
+            raise ValueError(f"repeat_words names {word!r}, which is not in the vocabulary; {hint}{_LISTING}")
+        if isinstance(copies, bool) or not isinstance(copies, int) or copies < 1:
+            raise ValueError(f"repeat_words[{word!r}] must be a whole number of copies, 1 or more (e.g. 2), "
+                             f"got {copies!r}")
+    return repeat_words
+
+
+def _copies(attributes, repeat_words):
+    """(n,) how many times each sprite goes into the data: the largest count of repeat_words among its words."""
+    present = _word_presence(attributes)
+    counts = np.ones(len(VOCABULARY), np.int64)
+    for word, copies in repeat_words.items():
+        counts[VOCABULARY.index(word)] = copies
+    return (present * counts).max(1).astype(np.int64)  # every sprite has its class word, so max >= 1
+
+
+def caption_dataset(n=89_400, seed=0, word_keep=WORD_KEEP, held_out=True, hybrids=0.0, repeat_words=None):
     """Generated sprites with caption vectors as labels: the training set of the caption model.
 
     Each sprite keeps each of its words with probability ``word_keep`` (drawn once, from ``seed``),
     so the network sees "mushroom", "red mushroom", "non-hero red" ...; a sprite left with no word
     gets the null context. With ``held_out``, sprites of the HELD_OUT colour-kind pairs are removed.
     ``hybrids`` adds round(hybrids * n) hybrid_sprites (of seed + 1), labelled as the two-part caption
-    "A, B" of their sources' words.
+    "A, B" of their sources' words. ``repeat_words``, e.g. {"staff": 3}, puts every sprite described by
+    such a word in that many times, each copy with its own draw of kept words: more training on words the
+    model draws less well.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive number of sprites (the course has 89400), got {n!r}")
     if not 0 <= hybrids <= 1:
         raise ValueError(f"hybrids is a share of n between 0 and 1 (e.g. 0.2), got {hybrids!r}")
     images, attributes = generate_sprite_attributes(n, seed=seed)
-    keep = np.random.default_rng((seed, 101)).random((n, len(VOCABULARY))) < word_keep
+    if repeat_words:
+        rows = np.repeat(np.arange(n), _copies(attributes, check_repeat_words(repeat_words)))  # (n + extra copies,)
+        images, attributes = images[rows], {key: values[rows] for key, values in attributes.items()}
+    keep = np.random.default_rng((seed, 101)).random((len(images), len(VOCABULARY))) < word_keep
     labels = _caption_vectors(attributes, keep)
-    rows = ~is_held_out(attributes) if held_out else np.ones(n, bool)
+    rows = ~is_held_out(attributes) if held_out else np.ones(len(images), bool)
     images, labels = images[rows], labels[rows]
     n_hybrids = round(hybrids * n)
     if n_hybrids:

@@ -146,6 +146,37 @@ def test_hybrids_are_captioned_as_the_mix_of_both_captions():
         caption_dataset(100, hybrids=15)
 
 
+def test_repeat_words_puts_the_sprites_of_a_word_in_that_many_times_each_with_its_own_words():
+    n = 1000
+    _, attributes = generate_sprite_attributes(n, seed=0)
+    staff, red = attributes["kind"] == "staff", attributes["colour"] == "red"
+    copies = np.where(staff, 3, np.where(red, 2, 1))  # a red staff gets the larger count
+    kept = ~is_held_out(attributes)
+    data = caption_dataset(n, seed=0, word_keep=1.0, repeat_words={"staff": 3, "red": 2})
+    assert staff.sum() > 10 and red.sum() > 10
+    assert len(data) == copies[kept].sum()
+    rows = np.repeat(np.arange(n), copies)[np.repeat(kept, copies)]  # the source sprite of each data row
+    for row in range(0, len(rows), 97):  # with every word kept, each row is its source sprite's caption
+        assert torch.allclose(data.labels[row], encode_caption(caption_of(attributes, rows[row])), atol=1e-6)
+    dropped = caption_dataset(n, seed=0, repeat_words={"staff": 3, "red": 2}).labels  # words kept at random
+    firsts = np.flatnonzero(staff[rows] & (np.r_[-1, rows[:-1]] != rows))  # the first copy of each staff sprite
+    differ = [not torch.equal(dropped[i], dropped[i + 1]) or not torch.equal(dropped[i], dropped[i + 2])
+              for i in firsts]
+    assert len(firsts) == (staff & kept).sum() and np.mean(differ) > 0.5  # each copy draws its own words
+    assert torch.equal(caption_dataset(n, seed=0, repeat_words={}).labels, caption_dataset(n, seed=0).labels)
+
+
+@pytest.mark.parametrize("repeat_words, message", [
+    ({"stafff": 2}, "repeat_words names 'stafff', which is not in the vocabulary; did you mean 'staff'?"),
+    ({"staff": 0}, r"repeat_words\['staff'\] must be a whole number of copies, 1 or more"),
+    ({"staff": 1.5}, r"repeat_words\['staff'\] must be a whole number of copies"),
+    (["staff"], "repeat_words is a dict of word: copies"),
+])
+def test_repeat_words_refuses_what_it_cannot_repeat(repeat_words, message):
+    with pytest.raises(ValueError, match=message):
+        caption_dataset(100, repeat_words=repeat_words)
+
+
 def test_kinds_are_what_the_drawing_functions_drew(monkeypatch):
     """Wrap every drawing function of the kind tables and check each sprite's kind against the call."""
     aliases = {"_quadruped": "animal", "_held_sword": "sword", "_held_torch": "torch", "_held_staff": "staff",

@@ -402,6 +402,19 @@ def test_train_on_captions_with_hybrids_widens_the_context_and_hybrids_need_capt
     assert not (tmp_path / "x.pt").exists()
 
 
+def test_repeat_words_needs_captions_and_words_of_the_vocabulary(tmp_path, capsys):
+    out = tmp_path / "x.pt"
+    assert main(["train", "--repeat-words", "staff=2", "--n", "40", "--max-steps", "1", "--out", str(out)]) == 2
+    assert "--repeat-words repeats sprites by their caption words: use it with --data captions" in capsys.readouterr().err
+    assert main(["train", "--data", "captions", "--repeat-words", "stafff=2", "--n", "40", "--max-steps", "1",
+                 "--out", str(out)]) == 2
+    assert "repeat_words names 'stafff', which is not in the vocabulary; did you mean 'staff'?" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--data", "captions", "--repeat-words", "staff", "--out", str(out)])
+    assert "expected comma-separated WORD=COUNT pairs (e.g. staff=3,bow=2), got 'staff'" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_export_ships_a_checkpoints_ema_weights_and_says_the_run_is_partial(tmp_path, capsys):
     ckpt, out = tmp_path / "run.ckpt", tmp_path / "shipped" / "partial.pt"
     assert main(["train", "--n", "40", "--max-steps", "6", "--batch-size", "20", "--n-feat", "8", "--minutes", "1e-6",
