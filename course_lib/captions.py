@@ -27,7 +27,8 @@ from .sprites import CLASS_NAMES, COLOUR_NAMES, KIND_NAMES, generate_sprite_attr
 
 __all__ = ["VOCABULARY", "CAPTION_COLOURS", "HELD_OUT", "MIX_GUIDANCE", "MIX_COMPOSE", "encode_caption",
            "caption_words", "check_compose", "is_mix", "caption_conditions", "stack_conditions", "caption_of",
-           "hybrid_sprites", "join_halves", "caption_dataset", "check_repeat_words", "word_class_matrix", "widen_context"]
+           "hybrid_sprites", "join_halves", "caption_dataset", "check_repeat_words", "word_class_matrix",
+           "widen_context"]
 
 CAPTION_COLOURS = tuple(c for c in COLOUR_NAMES if c != "black")  # black: under 1,000 of the 89,400 sprites
 VOCABULARY = CLASS_NAMES + KIND_NAMES + CAPTION_COLOURS
@@ -37,12 +38,16 @@ MIX_GUIDANCE, MIX_COMPOSE = 3.0, 0.5  # the caption mixer's settings: both kinds
 _LISTING = "`python -m course_lib vocabulary` lists them"
 
 
+def _did_you_mean(word):
+    """"did you mean 'staff'? " for a word close to vocabulary words, else ""."""
+    close = difflib.get_close_matches(str(word), VOCABULARY, n=3, cutoff=0.7)
+    return f"did you mean {' or '.join(repr(w) for w in close)}? " if close else ""
+
+
 def _check_word(word, text):
     if word in VOCABULARY:
         return VOCABULARY.index(word)
-    close = difflib.get_close_matches(word, VOCABULARY, n=3, cutoff=0.7)
-    hint = f"did you mean {' or '.join(repr(w) for w in close)}? " if close else ""
-    raise ValueError(f"{word!r} is not in the vocabulary (caption {text!r}); {hint}{_LISTING}")
+    raise ValueError(f"{word!r} is not in the vocabulary (caption {text!r}); {_did_you_mean(word)}{_LISTING}")
 
 
 def caption_words(text):
@@ -216,9 +221,8 @@ def check_repeat_words(repeat_words):
         raise ValueError(f"repeat_words is a dict of word: copies, e.g. {{'staff': 3}}, got {repeat_words!r}")
     for word, copies in repeat_words.items():
         if word not in VOCABULARY:
-            close = difflib.get_close_matches(str(word), VOCABULARY, n=3, cutoff=0.7)
-            hint = f"did you mean {' or '.join(repr(w) for w in close)}? " if close else ""
-            raise ValueError(f"repeat_words names {word!r}, which is not in the vocabulary; {hint}{_LISTING}")
+            raise ValueError(f"repeat_words names {word!r}, which is not in the vocabulary; "
+                             f"{_did_you_mean(word)}{_LISTING}")
         if isinstance(copies, bool) or not isinstance(copies, int) or copies < 1:
             raise ValueError(f"repeat_words[{word!r}] must be a whole number of copies, 1 or more (e.g. 2), "
                              f"got {copies!r}")

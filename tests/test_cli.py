@@ -405,10 +405,12 @@ def test_train_on_captions_with_hybrids_widens_the_context_and_hybrids_need_capt
 def test_repeat_words_needs_captions_and_words_of_the_vocabulary(tmp_path, capsys):
     out = tmp_path / "x.pt"
     assert main(["train", "--repeat-words", "staff=2", "--n", "40", "--max-steps", "1", "--out", str(out)]) == 2
-    assert "--repeat-words repeats sprites by their caption words: use it with --data captions" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--repeat-words repeats sprites by their caption words: use it with --data captions" in err
     assert main(["train", "--data", "captions", "--repeat-words", "stafff=2", "--n", "40", "--max-steps", "1",
                  "--out", str(out)]) == 2
-    assert "repeat_words names 'stafff', which is not in the vocabulary; did you mean 'staff'?" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "repeat_words names 'stafff', which is not in the vocabulary; did you mean 'staff'?" in err
     with pytest.raises(SystemExit):
         main(["train", "--data", "captions", "--repeat-words", "staff", "--out", str(out)])
     assert "expected comma-separated WORD=COUNT pairs (e.g. staff=3,bow=2), got 'staff'" in capsys.readouterr().err
