@@ -246,8 +246,8 @@ def caption_dataset(n=89_400, seed=0, word_keep=WORD_KEEP, held_out=True, hybrid
     gets the null context. With ``held_out``, sprites of the HELD_OUT colour-kind pairs are removed.
     ``hybrids`` adds round(hybrids * n) hybrid_sprites (of seed + 1), labelled as the two-part caption
     "A, B" of their sources' words. ``repeat_words``, e.g. {"staff": 3}, puts every sprite described by
-    such a word in that many times, each copy with its own draw of kept words: more training on words the
-    model draws less well.
+    such a word in that many times (hybrids once), each copy with its own draw of kept words: more training
+    on words the model draws less well.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive number of sprites (the course has 89400), got {n!r}")
