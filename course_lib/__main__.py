@@ -158,10 +158,10 @@ def cmd_train(args):
     if args.hybrids and args.data != "captions":
         raise ValueError(f"--hybrids adds hybrid sprites to caption training: use it with --data captions, "
                          f"not --data {args.data}")
-    if args.repeat_words and args.data != "captions":
-        raise ValueError(f"--repeat-words repeats sprites by their caption words: use it with --data captions, "
-                         f"not --data {args.data}")
     if args.repeat_words:
+        if args.data != "captions":
+            raise ValueError(f"--repeat-words repeats sprites by their caption words: use it with --data captions, "
+                             f"not --data {args.data}")
         check_repeat_words(args.repeat_words)  # before generating the data
     epochs = args.epochs
     if epochs is None and args.minutes is None and args.max_steps is None:

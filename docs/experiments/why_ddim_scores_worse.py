@@ -36,9 +36,7 @@ def pixel_statistics(images):
 
 def clamped_eps(sched, x_t, t, eps):
     """The ε consistent with x̂0 clamped to [-1, 1]."""
-    ab_t = sched.alpha_bars[int(t)]
-    x0_hat = ((x_t - (1 - ab_t).sqrt() * eps) / ab_t.sqrt()).clamp(-1, 1)
-    return (x_t - ab_t.sqrt() * x0_hat) / (1 - ab_t).sqrt()
+    return sched.eps_from("x0", x_t, t, samplers.predict_x0(sched, x_t, t, eps).clamp(-1, 1))
 
 
 @contextlib.contextmanager
