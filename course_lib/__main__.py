@@ -20,8 +20,8 @@ from .checkpoint import (atomic_write, check_outputs_spare_inputs, check_room, c
 from .data import CLASS_NAMES, SpriteDataset, parse_context
 from .demo import add_demo_arguments, run_demo_command
 from .distributed import local_device, process_group
-from .metrics import (DEFAULT_STEPS, QUALITY_FILE, add_evaluate_arguments, load_quality, quality_table,
-                      run_evaluate)
+from .metrics import (DEFAULT_STEPS, QUALITY_FILE, add_evaluate_arguments, check_eta_has_ddim, load_quality,
+                      quality_table, run_evaluate)
 from .model import ContextUnet, with_context_film
 from .precision import add_hardware_arguments, pick_device
 from .progress_snapshots import SnapshotRecorder
@@ -285,6 +285,7 @@ def cmd_evaluate(args):
         return run_evaluate(args)
     for compose in args.compose:
         check_compose(compose)
+    check_eta_has_ddim(args)
     runs = [(prompt, [prompt]) for prompt in args.prompt] + [(name, PROMPT_SETS[name]) for name in args.prompt_set]
     if args.real_sprites:
         for name, prompts in runs:
@@ -302,7 +303,7 @@ def cmd_evaluate(args):
                 done.add((guidance, compose_here, sampler, steps, name))
                 row = evaluate_prompts(model, sched, prompts, n=args.n, guidance=guidance, sampler=sampler,
                                        steps=steps, seed=args.seed, batch=args.batch, precision=args.precision,
-                                       compose=compose_here)
+                                       compose=compose_here, eta=args.eta if sampler == "ddim" else 0.0)
                 print(json.dumps({"prompt_set": name, **row}), flush=True)
 
 

@@ -24,6 +24,7 @@ from .metrics import (CLASSIFIER_SEED, HELDOUT_SEED, SpriteClassifier, fit_class
                       sample_in_batches, save_classifier)
 from .precision import eval_mode, resolve_precision
 from .pretrained import WEIGHTS_DIR, record_in_manifest
+from .samplers import sampler_options
 from .sprites import CLASS_NAMES, COLOUR_NAMES, KIND_CLASSES, KIND_NAMES, generate_sprite_attributes
 
 __all__ = ["ATTRIBUTES", "PROMPT_SETS", "HALVES", "attribute_targets", "keep_half", "train_caption_classifier",
@@ -199,7 +200,7 @@ def _shipped(device):
 
 
 def evaluate_prompts(model, sched, prompts, n=1000, guidance=0.0, sampler="ddim", steps=25, seed=0,
-                     classifier=None, batch=500, precision="auto", compose=0.0):
+                     classifier=None, batch=500, precision="auto", compose=0.0, eta=0.0):
     """Sample n sprites spread evenly over the captions in `prompts` and score what each asked for.
 
     Returns a dict: the accuracy of every attribute asked for ("class_acc", "kind_acc", "colour_acc",
@@ -208,14 +209,15 @@ def evaluate_prompts(model, sched, prompts, n=1000, guidance=0.0, sampler="ddim"
     are composed as captions.caption_conditions does at `compose`.
     """
     prompts = _prompt_list(prompts, n)
+    options = sampler_options(sampler, steps, eta)
     device = sched.alpha_bars.device
     classifier = _shipped(str(device)) if classifier is None else classifier
     contexts, shares = stack_conditions(prompts, compose)  # (P, V), or (P, C, V) and (P, C)
     per = n // len(prompts)
     images, seconds = sample_in_batches(model, sched, sampler, contexts.repeat_interleave(per, 0), guidance, seed,
                                         batch, shares=None if shares is None else shares.repeat_interleave(per, 0),
-                                        steps=steps, precision=precision)
-    row = {"prompts": prompts, "sampler": sampler, "steps": steps, "guidance": guidance, "n": n, "seed": seed,
+                                        precision=precision, **options)
+    row = {"prompts": prompts, "sampler": sampler, **options, "guidance": guidance, "n": n, "seed": seed,
            "precision": resolve_precision(precision, device)}
     if any(is_mix(p) for p in prompts):
         row["compose"] = compose

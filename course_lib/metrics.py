@@ -28,7 +28,7 @@ from .data import to_model_space
 from .memory import GENERATED_SPRITE_BYTES, check_fits_in_memory
 from .precision import add_hardware_arguments, eval_mode, pick_device, resolve_precision
 from .pretrained import WEIGHTS_DIR, expected_sha256, load_pretrained, load_weights, record_in_manifest
-from .samplers import SAMPLER_LABELS, SAMPLERS
+from .samplers import SAMPLER_LABELS, SAMPLERS, sampler_options
 from .sprites import CLASS_NAMES, generate_sprites
 
 __all__ = ["SpriteClassifier", "fit_classifier", "sample_in_batches", "train_classifier", "save_classifier",
@@ -312,8 +312,7 @@ def evaluate(model, sched, sampler="ddim", steps=25, n=1000, guidance=0.0, seed=
     _check_positive_int("batch", batch, " (samples drawn at once)")
     check_fits_in_memory(n * (GENERATED_SPRITE_BYTES + SPRITE_TENSOR_BYTES), f"evaluating {n:,} samples",
                          "ask for fewer (--n)")
-    if sampler != "ddim" and eta:
-        raise ValueError(f"eta applies to ddim only; got eta={eta} with sampler {sampler!r}")
+    kwargs = {**sampler_options(sampler, steps, eta), "precision": precision}
     if model.n_cfeat != classes:
         raise ValueError(f"the model takes {model.n_cfeat} context features, but the classifier judges "
                          f"{classes} classes {CLASS_NAMES}; evaluate a model trained on the sprite classes")
@@ -322,7 +321,6 @@ def evaluate(model, sched, sampler="ddim", steps=25, n=1000, guidance=0.0, seed=
                          "classifier judges 3x16x16 sprites; evaluate a model trained on the course's sprites")
     device = sched.alpha_bars.device
     classifier = _shipped_classifier(str(device)) if classifier is None else classifier
-    kwargs = {"steps": steps, "precision": precision, **({"eta": eta} if sampler == "ddim" else {})}
     asked = torch.arange(n) % classes  # (n,): the class each sample is asked for
     contexts = F.one_hot(asked, classes).float()  # (n, classes)
     # One untimed step first: a process's first CUDA calls load kernels (5x the time of a 25-step run).
@@ -438,10 +436,15 @@ def add_evaluate_arguments(parser):
     return add_hardware_arguments(parser)
 
 
-def run_evaluate(args):
-    """Evaluate every (sampler, steps, guidance) combination; print one JSON line each, return them."""
+def check_eta_has_ddim(args):
+    """--eta needs ddim among the --sampler list; it applies to ddim's runs alone."""
     if args.eta and "ddim" not in args.sampler:
         raise ValueError(f"--eta applies to ddim only; got --eta {args.eta} with --sampler {','.join(args.sampler)}")
+
+
+def run_evaluate(args):
+    """Evaluate every (sampler, steps, guidance) combination; print one JSON line each, return them."""
+    check_eta_has_ddim(args)
     device = pick_device(args.device)
     if args.weights is None:
         model, sched = load_pretrained(device=device)

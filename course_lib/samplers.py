@@ -378,3 +378,10 @@ def sample_dpm_solver(model, sched, n=16, steps=20, context=None, guidance=0.0, 
 
 SAMPLERS = {"ddpm": sample_ddpm, "ddim": sample_ddim, "dpm": sample_dpm_solver}
 SAMPLER_LABELS = {"ddpm": "DDPM", "ddim": "DDIM", "dpm": "DPM-Solver++"}  # names for menus, plots and tables
+
+
+def sampler_options(sampler, steps, eta=0.0):
+    """The keyword arguments SAMPLERS[sampler] takes for a step count and η (DDIM's alone)."""
+    if sampler != "ddim" and eta:
+        raise ValueError(f"eta applies to ddim only; got eta={eta} with sampler {sampler!r}")
+    return {"steps": steps, **({"eta": eta} if sampler == "ddim" else {})}

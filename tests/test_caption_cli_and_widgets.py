@@ -190,6 +190,15 @@ def test_evaluate_prompt_prints_per_attribute_accuracy(capsys):
         assert all(0 <= v <= 1 for k, v in line.items() if k.endswith("_acc"))
 
 
+def test_evaluate_prompt_passes_eta_to_ddim_and_refuses_it_without_ddim(capsys):
+    assert main(["evaluate", "--prompt", "staff", "--sampler", "ddim,ddpm", "--eta", "1", "--n", "2",
+                 "--steps", "2"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(line["sampler"], line.get("eta")) for line in lines] == [("ddim", 1.0), ("ddpm", None)]
+    assert main(["evaluate", "--prompt", "staff", "--sampler", "ddpm", "--eta", "1", "--n", "2"]) == 2
+    assert "--eta applies to ddim only; got --eta 1.0 with --sampler ddpm" in capsys.readouterr().err
+
+
 def test_report_prints_the_caption_table(tmp_path, capsys):
     rows = [{"prompt_set": "seen", "guidance": 2.0, "sampler": "ddim", "steps": 10, "n": 1000, "class_acc": 0.99,
              "kind_acc": 0.5, "colour_acc": 0.25, "all_acc": 0.125},

@@ -267,6 +267,16 @@ def test_shipped_caption_model_draws_colour_kind_pairs_it_never_saw():
     assert row["all_acc"] >= 0.8, row["by_prompt"]
 
 
+def test_caption_scores_record_the_sampler_options_and_refuse_eta_without_ddim():
+    from course_lib.caption_metrics import evaluate_prompts
+    model, sched = load_pretrained("captions")
+    row = evaluate_prompts(model, sched, ["red potion"], n=4, steps=2, eta=1.0)
+    assert (row["sampler"], row["steps"], row["eta"], row["n"]) == ("ddim", 2, 1.0, 4)
+    assert "eta" not in evaluate_prompts(model, sched, ["red potion"], n=4, sampler="ddpm", steps=2)
+    with pytest.raises(ValueError, match="eta applies to ddim only"):
+        evaluate_prompts(model, sched, ["red potion"], n=4, sampler="ddpm", steps=2, eta=0.5)
+
+
 def test_shipped_caption_model_draws_both_kinds_of_a_mix():
     """"mushroom, ghost" shows one kind in each half of 60% of samples at n = 1,000 (README) and of 52% of
     these 40; they must reach 35% (the step-40,500 model, before one hybrid per sprite: 25%)."""

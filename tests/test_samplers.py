@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from course_lib import ContextUnet, sample_ddim, sample_ddpm, sample_dpm_solver, sampling_timesteps
-from course_lib.samplers import check_conditions, guided_eps
+from course_lib.samplers import check_conditions, guided_eps, sampler_options
 
 SAMPLERS = [sample_ddpm, sample_ddim, sample_dpm_solver]
 
@@ -145,3 +145,10 @@ def test_callback_sees_every_step(fake_model, sched):
                       callback=lambda step: seen.append((step["i"], step["t"], step["x"].clone(), step["x0_hat"])))
     assert [(i, t) for i, t, _, _ in seen] == [(0, 375), (1, 250), (2, 125), (3, 0)]
     assert torch.equal(seen[-1][2], res.images) and all(x0.abs().max() <= 1 for *_, x0 in seen)
+
+
+def test_sampler_options_give_eta_to_ddim_alone():
+    assert sampler_options("ddim", 25, 1.0) == {"steps": 25, "eta": 1.0}
+    assert sampler_options("ddpm", 25) == {"steps": 25}
+    with pytest.raises(ValueError, match="eta applies to ddim only; got eta=0.5 with sampler 'ddpm'"):
+        sampler_options("ddpm", 25, 0.5)
