@@ -288,14 +288,14 @@ def caption_table(rows):
     classifier's ceiling. A later line for the same setting replaces an earlier one."""
     columns = (("class_acc", "class"), ("kind_acc", "kind"), ("colour_acc", "colour"),
                ("both_kinds_acc", "both kinds found"), ("all_acc", "all named attributes"))
-    latest = {(row["prompt_set"], row.get("guidance"), row.get("compose"), row["sampler"], row.get("steps")): row
-              for row in rows}
+    latest = {(row["prompt_set"], row.get("guidance"), row.get("compose"), row["sampler"], row.get("steps"),
+               row.get("eta") or 0): row for row in rows}
     lines = ["| captions | guidance | compose | sprites from | n | " + " | ".join(label for _, label in columns) + " |",
              "|---|---|---|---|---|" + "---|" * len(columns)]
-    for (name, guidance, compose, sampler, steps), row in latest.items():
+    for (name, guidance, compose, sampler, steps, eta), row in latest.items():
         cells = [f"{100 * row[key]:.1f}%" if key in row else "–" for key, _ in columns]
         settings = ["–" if value is None else f"{float(value):g}" for value in (guidance, compose)]
-        source = sampler if steps is None else f"{sampler} {steps}"
+        source = (sampler if steps is None else f"{sampler} {steps}") + (f", η = {eta:g}" if eta else "")
         lines.append(f"| {name} | {' | '.join(settings)} | {source} | {row['n']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -207,7 +207,9 @@ def test_report_prints_the_caption_table(tmp_path, capsys):
             {"prompt_set": "mixes", "guidance": 3.0, "compose": 0.5, "sampler": "ddim", "steps": 10, "n": 1000,
              "class_acc": 1.0, "both_kinds_acc": 0.45, "all_acc": 0.45},
             {"prompt_set": "held-out", "sampler": "real sprites", "n": 20, "class_acc": 1.0, "kind_acc": 1.0,
-             "colour_acc": 0.95, "all_acc": 0.95}]
+             "colour_acc": 0.95, "all_acc": 0.95},
+            {"prompt_set": "seen", "guidance": 2.0, "sampler": "ddim", "steps": 10, "eta": 1.0, "n": 1000,
+             "class_acc": 1.0, "kind_acc": 0.75, "colour_acc": 0.5, "all_acc": 0.25}]
     path = tmp_path / "captions.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     assert main(["report", str(path)]) == 0
@@ -218,7 +220,8 @@ def test_report_prints_the_caption_table(tmp_path, capsys):
         "| seen | 2 | – | ddim 10 | 1000 | 99.0% | 50.0% | 25.0% | – | 12.5% |",
         "| mixes | 0 | 0 | ddim 10 | 1000 | 100.0% | – | – | 40.0% | 40.0% |",
         "| mixes | 3 | 0.5 | ddim 10 | 1000 | 100.0% | – | – | 45.0% | 45.0% |",
-        "| held-out | – | – | real sprites | 20 | 100.0% | 100.0% | 95.0% | – | 95.0% |"]
+        "| held-out | – | – | real sprites | 20 | 100.0% | 100.0% | 95.0% | – | 95.0% |",
+        "| seen | 2 | – | ddim 10, η = 1 | 1000 | 100.0% | 75.0% | 50.0% | – | 25.0% |"]
 
 
 def test_real_sprites_show_what_the_caption_names():
