@@ -49,14 +49,16 @@ def caption_rows(model, sched, captions, per_row=8, steps=10, seed=0, guidance=2
                         context_shares=shares)
 
 
-def _view(model, sched, controls, caption_of, n, steps, guidance, compose, seed, scale, css_class):
-    """A box of caption controls, guidance, compose and seed over n sprites made by DDIM from the same noise."""
+def _view(model, sched, controls, caption_of, n, steps, guidance, compose, eta, seed, scale, css_class):
+    """A box of caption controls, guidance, compose, η and seed over n sprites made by DDIM from the same noise."""
     import ipywidgets as w
 
     guidance_slider = w.FloatSlider(value=guidance, min=0.0, max=4.0, step=0.5, description="guidance",
                                     continuous_update=False)
     compose_slider = w.FloatSlider(value=compose, min=0.0, max=1.0, step=0.25, description="compose",
                                    continuous_update=False)
+    eta_slider = w.FloatSlider(value=eta, min=0.0, max=1.0, step=0.25, description="η (noise)",
+                               continuous_update=False)
     seed_box = w.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed")
     image = w.Image(format="png")
     info = w.HTML()
@@ -70,49 +72,53 @@ def _view(model, sched, controls, caption_of, n, steps, guidance, compose, seed,
             info.value = f"<b>{err}</b>"
             return
         res = sample_grid(model, sched, context, steps=steps, seed=seed_box.value, guidance=guidance_slider.value,
-                          n=n, context_shares=shares)
+                          n=n, eta=eta_slider.value, context_shares=shares)
         image.value = sprites_png(res.images, nrow=n, scale=scale)
         mixed = encode_caption(caption)
         words = ", ".join(f"{VOCABULARY[i]} {mixed[i]:.2f}" for i in torch.nonzero(mixed).flatten())
         composed = "" if shares is None else f" &middot; {len(shares)} conditions composed"
         info.value = (f"<code>{caption}</code> &rarr; <code>{words}</code> &middot; guidance "
-                      f"{guidance_slider.value:g}{composed} &middot; DDIM {steps} steps in {res.seconds:.2f} s")
+                      f"{guidance_slider.value:g}{composed} &middot; DDIM {steps} steps, η {eta_slider.value:g}, "
+                      f"in {res.seconds:.2f} s")
 
-    for control in (*controls, guidance_slider, compose_slider, seed_box):
+    for control in (*controls, guidance_slider, compose_slider, eta_slider, seed_box):
         control.observe(render, names="value")
     render()
-    box = w.VBox([w.HBox([w.VBox(list(controls)), w.VBox([guidance_slider, compose_slider, seed_box])]), image, info])
+    box = w.VBox([w.HBox([w.VBox(list(controls)), w.VBox([guidance_slider, compose_slider, eta_slider, seed_box])]),
+                  image, info])
     box.add_class(css_class)
-    box.guidance, box.compose, box.seed, box.image, box.info = guidance_slider, compose_slider, seed_box, image, info
+    box.guidance, box.compose, box.eta, box.seed = guidance_slider, compose_slider, eta_slider, seed_box
+    box.image, box.info = image, info
     box.render = render
     return box
 
 
 def caption_box(model, sched, caption="red potion", n=8, steps=10, seed=0, guidance=2.0, compose=MIX_COMPOSE,
-                scale=4):
+                scale=4, eta=0.0):
     """Type a caption (Enter to sample): n sprites from the same noise, so only the words change them.
-    ``compose`` acts on typed mixes ("mushroom, ghost"), as in caption_mixer.
+    ``compose`` acts on typed mixes ("mushroom, ghost"), as in caption_mixer; ``eta`` is DDIM's η (with
+    η = 1 every word of the vocabulary is drawn right more often: docs/captions.md).
 
-    Returns a VBox with CSS class "course-caption-box"; ``.text``, ``.guidance``, ``.compose``, ``.seed``,
-    ``.image`` and ``.info`` give access to its parts.
+    Returns a VBox with CSS class "course-caption-box"; ``.text``, ``.guidance``, ``.compose``, ``.eta``,
+    ``.seed``, ``.image`` and ``.info`` give access to its parts.
     """
     import ipywidgets as w
 
     text = w.Text(value=caption, description="caption", continuous_update=False,
                   placeholder="e.g. red potion, or mushroom=1, ghost=0.5")
-    box = _view(model, sched, [text], lambda: text.value, n, steps, guidance, compose, seed, scale,
+    box = _view(model, sched, [text], lambda: text.value, n, steps, guidance, compose, eta, seed, scale,
                 "course-caption-box")
     box.text = text
     return box
 
 
 def caption_mixer(model, sched, first="mushroom", second="ghost", weight=0.5, n=8, steps=10, seed=0,
-                  guidance=MIX_GUIDANCE, compose=MIX_COMPOSE, scale=4):
+                  guidance=MIX_GUIDANCE, compose=MIX_COMPOSE, scale=4, eta=0.0):
     """Two captions and a weight slider: the caption is ``mix_caption(first, second, weight)``, its
     conditions captions.caption_conditions(caption, compose).
 
     Returns a VBox with CSS class "course-caption-mixer"; ``.first``, ``.second``, ``.weight``,
-    ``.guidance``, ``.compose``, ``.seed``, ``.image`` and ``.info`` give access to its parts.
+    ``.guidance``, ``.compose``, ``.eta``, ``.seed``, ``.image`` and ``.info`` give access to its parts.
     """
     import ipywidgets as w
 
@@ -122,6 +128,6 @@ def caption_mixer(model, sched, first="mushroom", second="ghost", weight=0.5, n=
                                   continuous_update=False)
     controls = [first_text, second_text, weight_slider]
     box = _view(model, sched, controls, lambda: mix_caption(first_text.value, second_text.value, weight_slider.value),
-                n, steps, guidance, compose, seed, scale, "course-caption-mixer")
+                n, steps, guidance, compose, eta, seed, scale, "course-caption-mixer")
     box.first, box.second, box.weight = first_text, second_text, weight_slider
     return box

@@ -90,6 +90,19 @@ def test_caption_box_updates_on_text_and_explains_a_typo(caption_model):
     assert "did you mean 'mushroom'" in box.info.value and box.image.value == shown
 
 
+def test_caption_box_eta_adds_noise_that_the_seed_repeats(caption_model):
+    model, sched = caption_model
+    box = caption_box(model, sched, caption="staff", n=2, steps=3)
+    plain = box.image.value
+    assert "DDIM 3 steps, η 0," in box.info.value
+    box.eta.value = 1.0
+    noisy = box.image.value
+    assert noisy != plain and "DDIM 3 steps, η 1," in box.info.value
+    box.seed.value = 1
+    box.seed.value = 0
+    assert box.image.value == noisy
+
+
 def test_caption_mixer_weight_moves_the_context(caption_model):
     model, sched = caption_model
     mixer = caption_mixer(model, sched, first="mushroom", second="ghost", weight=0.0, n=2, steps=2)
