@@ -96,8 +96,8 @@ def _view(model, sched, controls, caption_of, n, steps, guidance, compose, eta, 
 def caption_box(model, sched, caption="red potion", n=8, steps=10, seed=0, guidance=2.0, compose=MIX_COMPOSE,
                 scale=4, eta=0.0):
     """Type a caption (Enter to sample): n sprites from the same noise, so only the words change them.
-    ``compose`` acts on typed mixes ("mushroom, ghost"), as in caption_mixer; ``eta`` is DDIM's η (with
-    η = 1 every word of the vocabulary is drawn right more often: docs/captions.md).
+    ``compose`` acts on typed mixes ("mushroom, ghost"), as in caption_mixer; ``eta`` is DDIM's η (at η = 1
+    the model's weakest words, staff, spear and red, are drawn right more often: docs/captions.md).
 
     Returns a VBox with CSS class "course-caption-box"; ``.text``, ``.guidance``, ``.compose``, ``.eta``,
     ``.seed``, ``.image`` and ``.info`` give access to its parts.
