@@ -28,7 +28,7 @@ from .progress_snapshots import SnapshotRecorder
 from .pretrained import (WEIGHTS_DIR, context_names, expected_sha256, load_pretrained, load_weights,
                          record_in_manifest, save_weights)
 from .sample_files import MAX_SCALE, check_output, write_samples
-from .samplers import SAMPLERS
+from .samplers import SAMPLERS, sampler_options
 from .schedule import PREDICTION_TARGETS, NoiseSchedule
 from .segmentation import add_segment_arguments, run_segment_command
 from .sprites import KIND_CLASSES, KIND_NAMES
@@ -48,12 +48,9 @@ def _load_model(weights, device, captions=False):
 
 def sampler_kwargs(sampler, steps, eta):
     """The keyword arguments a sampler takes from the command line's --steps and --eta."""
-    kwargs = {"steps": steps}
-    if sampler == "ddim":
-        kwargs["eta"] = eta
-    elif eta:
+    if sampler != "ddim" and eta:
         raise ValueError(f"--eta applies to ddim only; got --eta {eta} with --sampler {sampler}")
-    return kwargs
+    return sampler_options(sampler, steps, eta)
 
 
 def cmd_sample(args):

@@ -97,7 +97,7 @@ def caption_box(model, sched, caption="red potion", n=8, steps=10, seed=0, guida
                 scale=4, eta=0.0):
     """Type a caption (Enter to sample): n sprites from the same noise, so only the words change them.
     ``compose`` acts on typed mixes ("mushroom, ghost"), as in caption_mixer; ``eta`` is DDIM's η (at η = 1
-    the model's weakest words, staff, spear and red, are drawn right more often: docs/captions.md).
+    and 25 steps the model's weakest words, staff, spear and red, are drawn right more often: docs/captions.md).
 
     Returns a VBox with CSS class "course-caption-box"; ``.text``, ``.guidance``, ``.compose``, ``.eta``,
     ``.seed``, ``.image`` and ``.info`` give access to its parts.

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .data import CLASS_NAMES as _CLASS_NAMES, parse_context as _parse_context
-from .samplers import SAMPLER_LABELS, SAMPLERS as _SAMPLERS, predict_x0
+from .samplers import SAMPLER_LABELS, SAMPLERS as _SAMPLERS, predict_x0, sampler_options
 from .viz import feature_grid, figure_png, grid_array, plot_schedule, png_bytes
 
 WORKING = "<i>working…</i>"  # what a view shows while it computes (a slider move on a busy CPU can take seconds)
@@ -295,14 +295,12 @@ def _noise(n, seed, model):
 def _run(model, sched, sampler, n, steps, context, guidance, seed, eta=0.0, x_T=None, context_shares=None):
     if sampler not in _SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; use one of {sorted(_SAMPLERS)}")
-    if sampler != "ddim" and eta:
-        raise ValueError(f"eta applies to the ddim sampler only, got eta={eta} with {sampler!r}")
+    options = sampler_options(sampler, steps, eta)
     generator = torch.Generator().manual_seed(seed)
     if x_T is None:
         x_T = torch.randn((n, model.in_channels, model.height, model.height), generator=generator)
-    kwargs = {"eta": eta} if sampler == "ddim" else {}
-    return _SAMPLERS[sampler](model, sched, n=n, steps=steps, context=context, guidance=guidance,
-                              generator=generator, x_T=x_T, context_shares=context_shares, **kwargs)
+    return _SAMPLERS[sampler](model, sched, n=n, context=context, guidance=guidance, generator=generator, x_T=x_T,
+                              context_shares=context_shares, **options)
 
 
 def sample_grid(model, sched, context=None, steps=25, seed=0, guidance=0.0, sampler="ddim", n=8, eta=0.0,

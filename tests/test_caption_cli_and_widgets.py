@@ -109,6 +109,9 @@ def test_caption_mixer_weight_moves_the_context(caption_model):
     assert "mushroom 1.00" in mixer.info.value and "ghost" not in mixer.info.value.split("&rarr;")[1]
     mixer.weight.value = 0.5
     assert "ghost 0.71" in mixer.info.value and "mushroom 0.71" in mixer.info.value
+    plain = mixer.image.value
+    mixer.eta.value = 0.5
+    assert mixer.image.value != plain and "η 0.5," in mixer.info.value
 
 
 def test_caption_mixer_composes_the_two_captions(caption_model):
