@@ -80,7 +80,7 @@ def test_sample_grid_every_sampler(fake_model, sched, sampler):
 
 
 def test_sample_grid_rejects_eta_off_ddim_and_unknown_samplers(fake_model, sched):
-    with pytest.raises(ValueError, match="ddim sampler only"):
+    with pytest.raises(ValueError, match="eta applies to ddim only"):
         sample_grid(fake_model, sched, steps=4, sampler="dpm", eta=0.5, n=2)
     with pytest.raises(ValueError, match="unknown sampler"):
         sample_grid(fake_model, sched, steps=4, sampler="euler", n=2)
