@@ -167,6 +167,7 @@ def cmd_train(args):
                       batch_size=args.batch_size, lr=args.lr, context_dropout=args.context_dropout,
                       seed=args.seed, precision=args.precision,
                       log_snr_normal=args.log_snr_normal and tuple(args.log_snr_normal),
+                      input_perturbation=args.input_perturbation,
                       checkpoint_every=args.checkpoint_every, checkpoint_path=args.checkpoint)
     check_config(cfg)  # before generating or loading the data, which may take minutes
     if args.data in ("sprites", "captions"):
@@ -384,6 +385,9 @@ def build_parser():
     t.add_argument("--log-snr-normal", type=list_of(float), default=None, metavar="MEAN,STD",
                    help="draw each sprite's noise level t by its log-SNR ~ N(MEAN, STD^2) instead of uniformly "
                         "(the live preset's 0,2 centres it where signal and noise are equal)")
+    t.add_argument("--input-perturbation", type=float, default=0.0, metavar="GAMMA",
+                   help="the network sees each noisy sprite made with ε + GAMMA ξ, and still learns ε: extra noise "
+                        "against the drift of sampling from training (Ning et al. 2023 use 0.1; default 0: off)")
     t.add_argument("--prediction", choices=PREDICTION_TARGETS, default=None,
                    help="what the network learns to output: eps, the noise (the course's); x0, the clean sprite; "
                         "v, the velocity (default: the preset's, else eps)")

@@ -53,6 +53,7 @@ class TrainConfig:
     lr_decay: bool = True          # linear decay to 0 over the planned steps, as the course does
     context_dropout: float = 0.1   # share of samples trained with the null context
     log_snr_normal: tuple | None = None  # (mean, std): t drawn by its log-SNR ~ N(mean, std²); None: t uniform
+    input_perturbation: float = 0.0  # γ: the network sees x_t made with ε + γ ξ (Ning et al. 2023); 0: off
     ema_decay: float = 0.995
     seed: int = 0
     checkpoint_every: int = 0      # steps; 0 writes only at the end (if checkpoint_path is set)
@@ -146,6 +147,10 @@ def check_config(cfg):
                 or not spec[1] > 0):
             raise ValueError(f"log_snr_normal must be (mean, std) with a finite mean and a std > 0, e.g. (0, 3), "
                              f"or None for t uniform, got {spec!r}")
+    gamma = cfg.input_perturbation
+    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 <= gamma <= 1:
+        raise ValueError(f"input_perturbation (γ, --input-perturbation) must be a number in [0, 1], got {gamma!r}; "
+                         "Ning et al. 2023 use 0.1, and 0 trains as the course does")
     if not 0 <= cfg.ema_decay < 1:
         raise ValueError(f"ema_decay must be in [0, 1), got {cfg.ema_decay!r}")
     every = cfg.checkpoint_every
@@ -221,17 +226,22 @@ def draw_timesteps(sched, b, generator, log_snr_normal=None):
 
 
 def diffusion_loss(model, sched, x0, context, generator, context_dropout=0.0, precision="fp32",
-                   log_snr_normal=None):
+                   log_snr_normal=None, input_perturbation=0.0):
     """One draw of the simple loss ‖y − f_θ(x_t, t/T, c)‖² for a batch x0 (B, C, H, W), where y is what the
     model predicts (``model.prediction``): the noise ε (DDPM's loss), the clean sprite x_0, or v; t as
-    `draw_timesteps` draws it."""
+    `draw_timesteps` draws it. With input_perturbation γ > 0 the network sees x_t made with ε + γ ξ while y
+    keeps ε (DDPM-IP, Ning et al. 2023, eq. 9): at sampling time its inputs drift from the training
+    inputs (exposure bias), and training on a little extra noise teaches it to pull them back."""
     b, device = x0.shape[0], x0.device
     t = draw_timesteps(sched, b, generator, log_snr_normal).to(device)
     noise = torch.randn(x0.shape, generator=generator).to(device)
     if context is not None and context_dropout > 0:
         keep = (torch.rand(b, generator=generator) >= context_dropout).to(device)
         context = context * keep[:, None]  # dropped rows become the null context (zeros)
-    x_t = sched.add_noise(x0, t, noise)
+    seen_noise = noise
+    if input_perturbation:
+        seen_noise = noise + input_perturbation * torch.randn(x0.shape, generator=generator).to(device)
+    x_t = sched.add_noise(x0, t, seen_noise)
     with autocast(device, precision):
         pred = model(prepare_input(x_t, precision), t / sched.timesteps, context)
     return F.mse_loss(pred.float(), sched.target_of(_prediction(model), x0, t, noise))
@@ -283,7 +293,8 @@ def load_checkpoint(path, world_size=1, map_location="cpu"):
 
 # what a resumed run must share with the run that wrote its checkpoint (the stopping rule, the learning
 # rate and the precision may change: a run resumed with a larger max_steps goes on training)
-SAME_RUN_FIELDS = ("batch_size", "seed", "context_dropout", "log_snr_normal", "ema_decay", "lr_decay")
+SAME_RUN_FIELDS = ("batch_size", "seed", "context_dropout", "log_snr_normal", "input_perturbation", "ema_decay",
+                   "lr_decay")
 
 
 def check_same_run(state, model, sched, cfg, n_images, path):
@@ -299,7 +310,8 @@ def check_same_run(state, model, sched, cfg, n_images, path):
     found += differences(state["schedule"], {"timesteps": sched.timesteps, "kind": sched.kind}, ("timesteps", "kind"))
     if "n_images" in state:  # checkpoints from before this field was written lack it
         found += differences(state, {"n_images": n_images}, ("n_images",))
-    found += differences(state["train_config"], asdict(cfg), SAME_RUN_FIELDS)
+    saved_config = {"input_perturbation": 0.0, **state["train_config"]}  # checkpoints from before γ trained without it
+    found += differences(saved_config, asdict(cfg), SAME_RUN_FIELDS)
     if found:
         raise ValueError(f"{path} was written by another run ({'; '.join(found)}): resume it with the settings "
                          "it was written with, or start a new run without --resume")
@@ -403,7 +415,7 @@ def _train(model, sched, images, labels, cfg, resume, callback, device, world):
                 for group in optimizer.param_groups:
                     group["lr"] = cfg.lr * (1 - result.step / planned) if cfg.lr_decay and planned else cfg.lr
                 loss = diffusion_loss(net, sched, x0, context, generator, cfg.context_dropout, precision,
-                                      cfg.log_snr_normal)
+                                      cfg.log_snr_normal, cfg.input_perturbation)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 loss_value = loss.item()

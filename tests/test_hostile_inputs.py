@@ -91,6 +91,7 @@ def test_train_checks_its_outputs_before_it_trains(tmp_path, capsys, monkeypatch
     (["--timesteps", "400"], "timesteps 500 there, 400 here"),
     (["--n", "60"], "n_images 40 there, 60 here"),
     (["--prediction", "x0"], "prediction None there, 'x0' here"),
+    (["--input-perturbation", "0.1"], "input_perturbation 0.0 there, 0.1 here"),
 ])
 def test_resume_refuses_another_run_naming_what_differs(tiny_run, tmp_path, capsys, change, named):
     _, checkpoint = tiny_run

@@ -93,6 +93,19 @@ def test_a_checkpoint_in_the_earlier_format_resumes_exactly(sprites, sched, tmp_
         assert torch.equal(a, b)
 
 
+def test_a_checkpoint_from_before_input_perturbation_resumes_as_unperturbed(sprites, sched, tmp_path):
+    config = TrainConfig(epochs=None, max_steps=2, batch_size=5, progress=False, checkpoint_path=str(tmp_path / "a"))
+    train(_model(8), sched, sprites, config)
+    state = torch.load(tmp_path / "a", weights_only=True)
+    del state["train_config"]["input_perturbation"]
+    torch.save(state, tmp_path / "earlier.ckpt")
+    more = TrainConfig(epochs=None, max_steps=3, batch_size=5, progress=False)
+    assert train(_model(8), sched, sprites, more, resume=str(tmp_path / "earlier.ckpt")).step == 3
+    with pytest.raises(ValueError, match=r"input_perturbation 0.0 there, 0.1 here"):
+        train(_model(8), sched, sprites, TrainConfig(**{**vars(more), "input_perturbation": 0.1}),
+              resume=str(tmp_path / "earlier.ckpt"))
+
+
 def test_resume_from_a_missing_checkpoint_says_how_to_write_one(sprites, sched, tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint at .*gone.ckpt.*--checkpoint PATH"):
         train(_model(8), sched, sprites, TrainConfig(max_steps=1, progress=False), resume=str(tmp_path / "gone.ckpt"))

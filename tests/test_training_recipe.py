@@ -1,6 +1,7 @@
 """The training recipe: t drawn by log-SNR, the presets on the command line and in the library, and
 `bench --train`, which times a preset to its FID target."""
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,9 @@ from course_lib.memorisation import train_on_subset
 from course_lib.pretrained import expected_sha256, load_weights, save_weights
 from course_lib.recipe_bench import bench_recipe, recipe_markdown
 from course_lib.skip_joins import noise_unet
-from course_lib.training import PRESETS, TrainConfig, check_config, draw_timesteps, preset_config, preset_model
+from course_lib.model import ContextUnet
+from course_lib.training import (PRESETS, TrainConfig, check_config, diffusion_loss, draw_timesteps, preset_config,
+                                 preset_model)
 
 TINY = ["--n", "40", "--max-steps", "2", "--n-feat", "8"]
 
@@ -35,6 +38,36 @@ def test_log_snr_normal_draws_centre_on_the_asked_snr(sched):
 def test_a_bad_log_snr_normal_is_refused(spec):
     with pytest.raises(ValueError, match=r"log_snr_normal must be \(mean, std\)"):
         check_config(TrainConfig(log_snr_normal=spec))
+
+
+def test_input_perturbation_shows_the_network_extra_noise_and_keeps_the_target(sched):
+    torch.manual_seed(0)
+    model = ContextUnet(n_feat=8).eval()  # predicts ε
+    x0 = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    loss = diffusion_loss(model, sched, x0, None, torch.Generator().manual_seed(3), input_perturbation=0.1)
+    g = torch.Generator().manual_seed(3)  # the draws diffusion_loss makes, in its order: t, ε, ξ
+    t = torch.randint(1, sched.timesteps + 1, (4,), generator=g)
+    noise = torch.randn(x0.shape, generator=g)
+    xi = torch.randn(x0.shape, generator=g)
+    with torch.no_grad():
+        out = model(sched.add_noise(x0, t, noise + 0.1 * xi), t / sched.timesteps, None)
+        unperturbed = model(sched.add_noise(x0, t, noise), t / sched.timesteps, None)
+    assert loss.item() == pytest.approx(((out - noise) ** 2).mean().item(), rel=1e-5)
+    assert not torch.allclose(out, unperturbed)  # ξ reached the network
+
+
+@pytest.mark.parametrize("gamma", [-0.1, 1.5, float("nan"), True, "0.1"])
+def test_a_bad_input_perturbation_is_refused(gamma):
+    with pytest.raises(ValueError, match=r"input_perturbation \(γ, --input-perturbation\) must be a number in "
+                                         r"\[0, 1\], got " + re.escape(repr(gamma))):
+        check_config(TrainConfig(input_perturbation=gamma))
+
+
+def test_input_perturbation_on_the_command_line_reaches_the_run(tmp_path, capsys):
+    checkpoint = tmp_path / "run.ckpt"
+    assert main(["train", *TINY, "--batch-size", "20", "--input-perturbation", "0.1", "--checkpoint",
+                 str(checkpoint), "--out", str(tmp_path / "w.pt")]) == 0
+    assert torch.load(checkpoint, weights_only=True)["train_config"]["input_perturbation"] == 0.1
 
 
 def test_the_live_preset_is_the_x0_recipe_of_notebook_02():

@@ -192,10 +192,13 @@ def train_row(args, sched, data):
         noise = torch.randn(x0.shape, generator=generator)
         keep = torch.rand(len(idx), generator=generator) >= args.context_dropout
         context = context * keep[:, None]  # context dropout: the null context for this share
+        seen_noise = noise  # what x_t is made with; the target keeps ε (input perturbation, Ning et al. 2023)
+        if args.input_perturbation:
+            seen_noise = noise + args.input_perturbation * torch.randn(x0.shape, generator=generator)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(args, step)
         with autocast("cpu", precision):
-            out = model(prepare_input(sched.add_noise(x0, t, noise), precision), t / sched.timesteps, context)
+            out = model(prepare_input(sched.add_noise(x0, t, seen_noise), precision), t / sched.timesteps, context)
         target = sched.target_of(args.prediction, x0, t, noise)
         loss = (loss_weights(args, sched, t) * ((out.float() - target) ** 2).mean((1, 2, 3))).mean()
         optimizer.zero_grad(set_to_none=True)
@@ -262,6 +265,8 @@ def main():
     parser.add_argument("--no-ema-warmup", dest="ema_warmup", action="store_false",
                         help="the EMA decay from the first step, not min(decay, (1 + s)/(10 + s))")
     parser.add_argument("--context-dropout", type=float, default=0.1)
+    parser.add_argument("--input-perturbation", type=float, default=0.0, metavar="GAMMA",
+                        help="x_t made with ε + GAMMA ξ, the target still ε (Ning et al. 2023 use 0.1)")
     parser.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"))
     parser.add_argument("--memory-format", default="channels_last", choices=("channels_last", "nchw"),
                         help="the network's weight layout while training")
