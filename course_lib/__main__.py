@@ -386,8 +386,9 @@ def build_parser():
                    help="draw each sprite's noise level t by its log-SNR ~ N(MEAN, STD^2) instead of uniformly "
                         "(the live preset's 0,2 centres it where signal and noise are equal)")
     t.add_argument("--input-perturbation", type=float, default=0.0, metavar="GAMMA",
-                   help="the network sees each noisy sprite made with ε + GAMMA ξ, and still learns ε: extra noise "
-                        "against the drift of sampling from training (Ning et al. 2023 use 0.1; default 0: off)")
+                   help="the network sees each noisy sprite made with ε + GAMMA ξ, and learns the target made with ε "
+                        "alone: extra noise against the drift of sampling from training (Ning et al. 2023 use 0.1; "
+                        "default 0: off)")
     t.add_argument("--prediction", choices=PREDICTION_TARGETS, default=None,
                    help="what the network learns to output: eps, the noise (the course's); x0, the clean sprite; "
                         "v, the velocity (default: the preset's, else eps)")

@@ -229,9 +229,9 @@ def diffusion_loss(model, sched, x0, context, generator, context_dropout=0.0, pr
                    log_snr_normal=None, input_perturbation=0.0):
     """One draw of the simple loss ‖y − f_θ(x_t, t/T, c)‖² for a batch x0 (B, C, H, W), where y is what the
     model predicts (``model.prediction``): the noise ε (DDPM's loss), the clean sprite x_0, or v; t as
-    `draw_timesteps` draws it. With input_perturbation γ > 0 the network sees x_t made with ε + γ ξ while y
-    keeps ε (DDPM-IP, Ning et al. 2023, eq. 9): at sampling time its inputs drift from the training
-    inputs (exposure bias), and training on a little extra noise teaches it to pull them back."""
+    `draw_timesteps` draws it. With input_perturbation γ > 0 the network sees x_t made with ε + γ ξ, ξ ~ N(0, I),
+    while y is made with ε alone (DDPM-IP, Ning et al. 2023): at sampling time its inputs drift from the
+    training inputs (exposure bias), and training on a little extra noise teaches it to pull them back."""
     b, device = x0.shape[0], x0.device
     t = draw_timesteps(sched, b, generator, log_snr_normal).to(device)
     noise = torch.randn(x0.shape, generator=generator).to(device)

@@ -7,13 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from course_lib import NoiseSchedule
+from course_lib import ContextUnet, NoiseSchedule
 from course_lib.__main__ import main
 from course_lib.memorisation import train_on_subset
 from course_lib.pretrained import expected_sha256, load_weights, save_weights
 from course_lib.recipe_bench import bench_recipe, recipe_markdown
 from course_lib.skip_joins import noise_unet
-from course_lib.model import ContextUnet
 from course_lib.training import (PRESETS, TrainConfig, check_config, diffusion_loss, draw_timesteps, preset_config,
                                  preset_model)
 

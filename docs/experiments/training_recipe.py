@@ -192,7 +192,7 @@ def train_row(args, sched, data):
         noise = torch.randn(x0.shape, generator=generator)
         keep = torch.rand(len(idx), generator=generator) >= args.context_dropout
         context = context * keep[:, None]  # context dropout: the null context for this share
-        seen_noise = noise  # what x_t is made with; the target keeps ε (input perturbation, Ning et al. 2023)
+        seen_noise = noise  # what x_t is made with; the target is made with ε alone (Ning et al. 2023)
         if args.input_perturbation:
             seen_noise = noise + args.input_perturbation * torch.randn(x0.shape, generator=generator)
         for group in optimizer.param_groups:
@@ -266,7 +266,7 @@ def main():
                         help="the EMA decay from the first step, not min(decay, (1 + s)/(10 + s))")
     parser.add_argument("--context-dropout", type=float, default=0.1)
     parser.add_argument("--input-perturbation", type=float, default=0.0, metavar="GAMMA",
-                        help="x_t made with ε + GAMMA ξ, the target still ε (Ning et al. 2023 use 0.1)")
+                        help="x_t made with ε + GAMMA ξ, the target with ε alone (Ning et al. 2023 use 0.1)")
     parser.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"))
     parser.add_argument("--memory-format", default="channels_last", choices=("channels_last", "nchw"),
                         help="the network's weight layout while training")

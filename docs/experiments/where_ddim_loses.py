@@ -3,8 +3,8 @@
 
 Every chain runs the same 25 trailing steps (500, 480, ..., 20, 0) from the same x_T, asks the network the
 same 25 times, and is scored as `evaluate` scores: n = 1000 one-hot contexts (200 per class), guidance 0,
-seed 0, FID against the same reference sprites. A switch step s splits the chain: "noisy above s" jumps
-with DDPM from every t > s and steps with DDIM from t <= s; "noisy at and below s" the other way round.
+seed 0, FID against the same reference sprites. A switch step s splits the chain: "DDPM above s" jumps
+with DDPM from every t > s and steps with DDIM from t <= s; "DDIM above s" the other way round.
 
 Run from the repository root:  python docs/experiments/where_ddim_loses.py [WEIGHTS]
 (the shipped one-hot model without an argument); it prints a Markdown table.
