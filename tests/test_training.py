@@ -93,6 +93,14 @@ def test_a_checkpoint_in_the_earlier_format_resumes_exactly(sprites, sched, tmp_
         assert torch.equal(a, b)
 
 
+def test_training_draws_its_inputs_with_the_configured_input_perturbation(sprites, sched):
+    def first_losses(gamma):
+        config = TrainConfig(epochs=None, max_steps=2, batch_size=5, progress=False, input_perturbation=gamma)
+        return train(_model(8), sched, sprites, config).losses
+    plain = first_losses(0.0)
+    assert plain == first_losses(0.0) and first_losses(0.5) != plain
+
+
 def test_a_checkpoint_from_before_input_perturbation_resumes_as_unperturbed(sprites, sched, tmp_path):
     config = TrainConfig(epochs=None, max_steps=2, batch_size=5, progress=False, checkpoint_path=str(tmp_path / "a"))
     train(_model(8), sched, sprites, config)
@@ -101,7 +109,7 @@ def test_a_checkpoint_from_before_input_perturbation_resumes_as_unperturbed(spri
     torch.save(state, tmp_path / "earlier.ckpt")
     more = TrainConfig(epochs=None, max_steps=3, batch_size=5, progress=False)
     assert train(_model(8), sched, sprites, more, resume=str(tmp_path / "earlier.ckpt")).step == 3
-    with pytest.raises(ValueError, match=r"input_perturbation 0.0 there, 0.1 here"):
+    with pytest.raises(ValueError, match=r"input_perturbation 0\.0 there, 0\.1 here"):
         train(_model(8), sched, sprites, TrainConfig(**{**vars(more), "input_perturbation": 0.1}),
               resume=str(tmp_path / "earlier.ckpt"))
 
