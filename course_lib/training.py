@@ -225,6 +225,14 @@ def draw_timesteps(sched, b, generator, log_snr_normal=None):
     return sched.nearest_t(mean + std * torch.randn(b, generator=generator)).cpu()
 
 
+def perturbed_noise(noise, input_perturbation, generator):
+    """The noise x_t is made with: ε itself, or with input_perturbation γ > 0, ε + γ ξ, ξ ~ N(0, I) drawn from
+    `generator` (DDPM-IP, Ning et al. 2023); the target stays made with ε."""
+    if not input_perturbation:
+        return noise
+    return noise + input_perturbation * torch.randn(noise.shape, generator=generator).to(noise.device)
+
+
 def diffusion_loss(model, sched, x0, context, generator, context_dropout=0.0, precision="fp32",
                    log_snr_normal=None, input_perturbation=0.0):
     """One draw of the simple loss ‖y − f_θ(x_t, t/T, c)‖² for a batch x0 (B, C, H, W), where y is what the
@@ -238,10 +246,7 @@ def diffusion_loss(model, sched, x0, context, generator, context_dropout=0.0, pr
     if context is not None and context_dropout > 0:
         keep = (torch.rand(b, generator=generator) >= context_dropout).to(device)
         context = context * keep[:, None]  # dropped rows become the null context (zeros)
-    seen_noise = noise
-    if input_perturbation:
-        seen_noise = noise + input_perturbation * torch.randn(x0.shape, generator=generator).to(device)
-    x_t = sched.add_noise(x0, t, seen_noise)
+    x_t = sched.add_noise(x0, t, perturbed_noise(noise, input_perturbation, generator))
     with autocast(device, precision):
         pred = model(prepare_input(x_t, precision), t / sched.timesteps, context)
     return F.mse_loss(pred.float(), sched.target_of(_prediction(model), x0, t, noise))

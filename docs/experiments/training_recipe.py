@@ -37,7 +37,7 @@ from course_lib.metrics import evaluate
 from course_lib.model import EmbedFC
 from course_lib.precision import autocast, prepare_input, resolve_precision
 from course_lib.samplers import sample_ddim
-from course_lib.training import draw_timesteps
+from course_lib.training import draw_timesteps, perturbed_noise
 from course_lib.viz import show_grid
 
 matplotlib.use("Agg")
@@ -192,9 +192,7 @@ def train_row(args, sched, data):
         noise = torch.randn(x0.shape, generator=generator)
         keep = torch.rand(len(idx), generator=generator) >= args.context_dropout
         context = context * keep[:, None]  # context dropout: the null context for this share
-        seen_noise = noise  # what x_t is made with; the target is made with ε alone (Ning et al. 2023)
-        if args.input_perturbation:
-            seen_noise = noise + args.input_perturbation * torch.randn(x0.shape, generator=generator)
+        seen_noise = perturbed_noise(noise, args.input_perturbation, generator)  # the target uses ε alone
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(args, step)
         with autocast("cpu", precision):
