@@ -4,9 +4,11 @@ The model code stays plain fp32; samplers enter `inference_context` and the trai
 turn on bf16 autocast (and channels_last memory) where the hardware makes it fast: CPUs with
 AVX512-BF16 or AMX, and CUDA GPUs (bf16, or fp16 where bf16 is missing).
 For sampling, the fast path also runs an inference copy of the network with each BatchNorm folded
-into the conv before it. Elsewhere "auto" means fp32, the course's way: the plain model, eager (on a
-CPU the trainer keeps its weights channels_last, faster there in fp32 too). Schedule arithmetic never
-runs in reduced precision.
+into the conv before it. Elsewhere "auto" means fp32; on a CPU sampling still runs that folded
+channels_last copy (the same function to about 1e-5; 1.15x to 1.6x faster for 32 to 128 sprites on a
+2-core AVX2 CPU, docs/results.md), and the trainer keeps its weights channels_last, faster there too.
+precision="fp32", asked for by name, is the course's way: the plain model, eager. Schedule arithmetic
+never runs in reduced precision.
 
 Threads: a small call (a widget's 8 sprites of 16x16) gains little from several CPU threads, and on a
 busy CPU it loses a lot, since each of the network's many small operations waits for the slowest
@@ -37,7 +39,8 @@ def cpu_has_fast_bf16():
 def add_hardware_arguments(parser):
     """The --precision and --device options every command that runs the network shares."""
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
-                        help="auto: the fast path where the hardware has one; fp32: the course's way")
+                        help="auto: the fastest path here (bf16 where the hardware has it; on a CPU, sampling with "
+                             "BatchNorm folded even in fp32); fp32: the course's way, the plain model")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     return parser
 
@@ -158,15 +161,17 @@ def eval_mode(model):
 
 @contextlib.contextmanager
 def inference_context(model, device, precision="auto", sprites=None, gradients=False):
-    """inference_mode, and on the fast path autocast with a folded channels_last copy of the model;
+    """inference_mode, and on the fast path autocast with a folded channels_last copy of the model (that
+    copy in fp32 too where "auto" resolves to fp32 on a CPU; the plain model where fp32 is asked for);
     with `sprites` (the batch the network will get), the CPU thread count `cpu_threads` chooses.
     ``gradients=True`` takes no_grad instead of inference_mode, so that a block inside may turn gradients
     back on (torch.enable_grad) and differentiate through the network.
 
     Yields (network to call, resolved precision)."""
-    precision = resolve_precision(precision, device)
+    resolved = resolve_precision(precision, device)
+    folded = resolved != "fp32" or (precision == "auto" and torch.device(device).type == "cpu")
     threads = contextlib.nullcontext() if sprites is None else cpu_threads(sprites, model.height, device)
     with threads:
-        net = model if precision == "fp32" else fold_batchnorm(model).to(memory_format=torch.channels_last)
-        with torch.no_grad() if gradients else torch.inference_mode(), autocast(device, precision):
-            yield net, precision
+        net = fold_batchnorm(model).to(memory_format=torch.channels_last) if folded else model
+        with torch.no_grad() if gradients else torch.inference_mode(), autocast(device, resolved):
+            yield net, resolved

@@ -44,6 +44,24 @@ def test_fast_path_agrees_with_fp32_on_one_denoising_step(precision):
         assert _relative_error(step[precision], step["fp32"]) < 2e-2
 
 
+
+def test_auto_in_fp32_on_a_cpu_samples_with_the_folded_copy_and_fp32_by_name_with_the_model(monkeypatch):
+    monkeypatch.setattr("course_lib.precision.cpu_has_fast_bf16", lambda: False)
+    model, _ = load_pretrained()
+    x = torch.randn(8, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    t_frac, context = torch.full((8,), 0.3), torch.eye(5)[torch.arange(8) % 5]
+    outputs = {}
+    for asked in ("auto", "fp32"):
+        with inference_context(model, "cpu", asked) as (net, resolved):
+            assert resolved == "fp32"
+            outputs[asked] = net(prepare_input(x, resolved), t_frac, context)
+            folded = not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+            first_conv = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+            layout_last = first_conv.weight.is_contiguous(memory_format=torch.channels_last)
+            assert (net is model) == (asked == "fp32")
+            assert folded == layout_last == (asked == "auto")
+    torch.testing.assert_close(outputs["auto"], outputs["fp32"], atol=1e-4, rtol=1e-4)
+
 def test_resolve_precision():
     assert resolve_precision("fp32", "cpu") == "fp32"
     assert resolve_precision("auto", "cpu") in ("fp32", "bf16")
