@@ -15,7 +15,7 @@ from .bench import add_bench_arguments, run_bench_command
 from .caption_metrics import PROMPT_SETS, caption_table, evaluate_prompts, score_real_sprites
 from .captions import (CAPTION_COLOURS, HELD_OUT, MIX_COMPOSE, MIX_GUIDANCE, VOCABULARY, caption_conditions,
                        caption_dataset, check_compose, check_repeat_words, is_mix, widen_context)
-from .checkpoint import (atomic_write, check_outputs_spare_inputs, check_room, check_writable_file, load_checked,
+from .checkpoint import (check_outputs_spare_inputs, check_room, check_writable_file, load_checked,
                          tensor_bytes)
 from .data import CLASS_NAMES, SpriteDataset, parse_context
 from .demo import add_demo_arguments, run_demo_command
@@ -25,8 +25,8 @@ from .metrics import (DEFAULT_STEPS, QUALITY_FILE, add_evaluate_arguments, check
 from .model import ContextUnet, with_context_film
 from .precision import add_hardware_arguments, pick_device
 from .progress_snapshots import SnapshotRecorder
-from .pretrained import (WEIGHTS_DIR, context_names, expected_sha256, load_pretrained, load_weights,
-                         record_in_manifest, save_weights)
+from .pretrained import (WEIGHTS_DIR, context_names, expected_sha256, load_pretrained, load_weights, losses_path,
+                         manifest_entry, rebuild_model, ship_weights)
 from .sample_files import MAX_SCALE, check_output, write_samples
 from .samplers import SAMPLERS, sampler_options
 from .schedule import PREDICTION_TARGETS, NoiseSchedule
@@ -133,17 +133,38 @@ def _apply_preset(args):
             setattr(args, name, value)
 
 
+def _check_weights_out(out):
+    """Before any work: --out, the loss history beside it and the manifest that will record it can be
+    written (a manifest that cannot be read is refused now, not after the training)."""
+    check_writable_file(out, "--out", (".pt",))
+    check_writable_file(losses_path(out), "the loss history beside --out")
+    manifest_entry(out)
+
+
 def _check_train_files(args):
     """Before any work: the files train writes can be written, and none of them replaces an input."""
-    check_writable_file(args.out, "--out", (".pt",))
+    _check_weights_out(args.out)
     if args.checkpoint is not None:
         check_writable_file(args.checkpoint, "--checkpoint")
     if args.snapshots is not None:
         check_writable_file(args.snapshots, "--snapshots", (".npz",))
-    outputs = {"--out": args.out, "--snapshots": args.snapshots}
+    outputs = {"--out": args.out, "the loss history beside --out": losses_path(args.out), "--snapshots": args.snapshots}
     data = args.data if Path(args.data).exists() else None  # not the generator's names
     check_outputs_spare_inputs({**outputs, "--checkpoint": args.checkpoint}, {"--data": data, "--init": args.init})
     check_outputs_spare_inputs(outputs, {"--resume": args.resume})  # --checkpoint may be --resume: it goes on
+    _check_checkpoint_is_not_another_run(args.checkpoint, args.resume)
+
+
+def _check_checkpoint_is_not_another_run(checkpoint, resume):
+    """ValueError unless --checkpoint is new or the --resume file: a checkpoint holds a run's progress, and
+    starting again on its path without --resume would write over it."""
+    if checkpoint is None or not Path(checkpoint).exists():
+        return
+    if resume is not None and Path(resume).resolve() == Path(checkpoint).resolve():
+        return
+    raise ValueError(f"--checkpoint {checkpoint} already holds a checkpoint, which this run would write over; "
+                     f"continue that run with --resume {checkpoint}, or give a new --checkpoint path (or delete "
+                     "the file) to start again")
 
 
 def cmd_train(args):
@@ -227,10 +248,7 @@ def _check_room_for_weights(model, out, checkpoint=None):
 
 def _ship(model, sched, out, meta, losses):
     """Write the weights, their manifest entry and the loss history beside them; print what was written."""
-    sha = save_weights(model, sched, out, meta)
-    record_in_manifest(out, sha, meta)
-    with atomic_write(Path(out).with_suffix(".losses.npy")) as f:
-        np.save(f, np.asarray(losses, np.float32))
+    sha = ship_weights(model, sched, out, meta, losses)
     print(json.dumps({"out": str(out), "sha256": sha, **meta}))
 
 
@@ -247,14 +265,14 @@ def _explain_interrupted_training(checkpoint):
 def cmd_export(args):
     """The EMA weights of a training checkpoint as a weights file with its manifest entry: what a run that
     outlasts a working day ships, while the checkpoint stays for --resume."""
-    check_writable_file(args.out, "--out", (".pt",))
-    check_outputs_spare_inputs({"--out": args.out}, {"the checkpoint": args.checkpoint})
+    _check_weights_out(args.out)
+    check_outputs_spare_inputs({"--out": args.out, "the loss history beside --out": losses_path(args.out)},
+                               {"the checkpoint": args.checkpoint})
     if not Path(args.checkpoint).exists():
         raise FileNotFoundError(f"no checkpoint at {args.checkpoint}: export takes the file that "
                                 "`python -m course_lib train --checkpoint PATH --checkpoint-every N` wrote")
     state = load_checkpoint(args.checkpoint, world_size=None)
-    model = ContextUnet(**state["model_config"])
-    model.load_state_dict(state["ema"])
+    model = rebuild_model(args.checkpoint, state.get("model_config"), state.get("ema"))
     _check_room_for_weights(model, args.out)
     sched = NoiseSchedule(timesteps=state["schedule"]["timesteps"], kind=state["schedule"]["kind"])
     planned = state["train_config"].get("max_steps")
@@ -313,11 +331,21 @@ def cmd_vocabulary(args):
 
 
 def cmd_report(args):
+    make = (f"make them with, e.g., `python -m course_lib evaluate --sampler ddim --steps 10,25 --guidance 0,2 "
+            f">> {args.file}`")
+    if not Path(args.file).exists():
+        raise FileNotFoundError(f"no file at {args.file}: report reads the lines evaluate printed; {make}")
     rows = load_quality(args.file)
     if not rows:
-        raise ValueError(f"no evaluate lines in {args.file}; make them with, e.g., `python -m course_lib evaluate "
-                         f"--sampler ddim --steps 10,25 --guidance 0,2 >> {args.file}`")
-    print(caption_table(rows) if all("prompt_set" in row for row in rows) else quality_table(rows))
+        raise ValueError(f"no evaluate lines in {args.file}; {make}")
+    one_hot = [row for row in rows if "prompt_set" not in row]
+    captioned = [row for row in rows if "prompt_set" in row]  # caption models' lines, scored per prompt set
+    tables = []
+    if one_hot:
+        tables.append(quality_table(one_hot))
+    if captioned:
+        tables.append(caption_table(captioned))
+    print("\n\n".join(tables))
 
 
 class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
@@ -467,6 +495,9 @@ def main(argv=None):
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # train says where its checkpoint is; files are written whole or not at all
+        print("interrupted: every file written so far is whole, and none was half-written", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # the reader stopped (`... | head`): stop quietly, as a shell tool does on SIGPIPE
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
         return 141

@@ -72,10 +72,10 @@ def atomic_write(path, mode="wb"):
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_write writes a whole new file: mode must be 'wb' or 'w', got {mode!r}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # 0o666 minus the umask, as open() gives
     except OSError as err:
         raise write_error(path, err) from None
@@ -101,6 +101,8 @@ _WRITE_FIXES = {
     errno.EACCES: "write to a folder you may write to",
     errno.EPERM: "write to a folder you may write to",
     errno.EROFS: "write to a folder you may write to",
+    errno.EEXIST: "a folder on that path is a file: write to another path",
+    errno.ENOTDIR: "a folder on that path is a file: write to another path",
 }
 
 

@@ -280,6 +280,7 @@ def sample_in_batches(model, sched, sampler, contexts, guidance, seed, batch, sh
     """One sample per row of contexts (n, k), or (n, C, k) composed by shares (n, C), `batch` at a time
     from one generator seeded by `seed`.
     Returns (images (n, 3, H, W) clamped to [-1, 1] as saved pictures are, seconds spent sampling)."""
+    _check_positive_int("batch", batch, " (samples drawn at once)")
     generator = torch.Generator().manual_seed(seed)
     images, seconds = [], 0.0
     if shares is not None and len(shares) != len(contexts):
@@ -309,7 +310,6 @@ def evaluate(model, sched, sampler="ddim", steps=25, n=1000, guidance=0.0, seed=
     if n % classes:
         raise ValueError(f"n must be a multiple of {classes} so that every class gets n/{classes} samples, "
                          f"got {n}; try {n - n % classes + classes}")
-    _check_positive_int("batch", batch, " (samples drawn at once)")
     check_fits_in_memory(n * (GENERATED_SPRITE_BYTES + SPRITE_TENSOR_BYTES), f"evaluating {n:,} samples",
                          "ask for fewer (--n)")
     kwargs = {**sampler_options(sampler, steps, eta), "precision": precision}
@@ -359,6 +359,9 @@ def load_quality(path=QUALITY_FILE):
     return rows
 
 
+NUMBER_FIELDS = ("steps", "eta", "guidance", "n", "fid", "context_acc")  # what the tables format as numbers
+
+
 def _quality_row(line, where):
     """One line of evaluate's output as a dict, checked: a JSON object with the fields a table needs and
     finite numbers."""
@@ -371,6 +374,11 @@ def _quality_row(line, where):
     if not isinstance(row, dict) or any(key not in row for key in needs):
         raise ValueError(f"{where} is not a line evaluate prints (a JSON object with {', '.join(needs)}); "
                          "remove it, or make the file again with evaluate")
+    wrong = [key for key in NUMBER_FIELDS if key in row and (isinstance(row[key], bool)
+                                                            or not isinstance(row[key], (int, float)))]
+    if wrong:
+        raise ValueError(f"{where} holds {', '.join(f'{key} {row[key]!r}' for key in wrong)} where evaluate "
+                         "writes a number; remove the line, or evaluate that setting again")
     if any(isinstance(value, float) and not math.isfinite(value) for value in row.values()):
         raise ValueError(f"{where} holds NaN or infinity, which no table can show; remove the line and "
                          "evaluate that setting again")

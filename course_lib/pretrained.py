@@ -1,9 +1,12 @@
 """The shipped weights: written with their sha256 in data/weights/manifest.json, loaded only when
 the file's sha256 matches, always with ``weights_only=True``."""
+import hashlib
 import inspect
+import io
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .checkpoint import atomic_write, folder_lock, load_checked, save_atomic, sha256_of
@@ -17,14 +20,39 @@ MANIFEST = "manifest.json"
 WEIGHTS_FORMAT = "course_lib.weights/1"
 
 
+def _weights_state(model, sched, meta):
+    return {"format": WEIGHTS_FORMAT, "model_config": dict(model.config),
+            "schedule": {"timesteps": sched.timesteps, "kind": sched.kind, "betas": sched.betas[1:].cpu()},
+            "state_dict": {k: v.contiguous() for k, v in model.state_dict().items()}, "meta": dict(meta or {})}
+
+
 def save_weights(model, sched, path, meta=None):
     """Write a model's weights, its config and its schedule atomically; return the file's sha256.
     ``meta["class_names"]``, when given, names the context entries (see `context_names`)."""
-    save_atomic({"format": WEIGHTS_FORMAT, "model_config": dict(model.config),
-                 "schedule": {"timesteps": sched.timesteps, "kind": sched.kind, "betas": sched.betas[1:].cpu()},
-                 "state_dict": {k: v.contiguous() for k, v in model.state_dict().items()},
-                 "meta": dict(meta or {})}, path)
+    save_atomic(_weights_state(model, sched, meta), path)
     return sha256_of(path)
+
+
+def losses_path(weights_path):
+    """Where the loss history of a weights file lies: NAME.losses.npy beside NAME.pt."""
+    return Path(weights_path).with_suffix(".losses.npy")
+
+
+def ship_weights(model, sched, path, meta, losses):
+    """save_weights, the loss history (`losses_path`) and the manifest entry as one change; returns the sha256.
+    Both files are renamed into place only once the manifest records the new sha256, so a manifest that
+    cannot be read or written leaves every old file as it was."""
+    buffer = io.BytesIO()
+    torch.save(_weights_state(model, sched, meta), buffer)
+    sha256 = hashlib.sha256(buffer.getbuffer()).hexdigest()
+    with atomic_write(path) as weights_file:
+        weights_file.write(buffer.getbuffer())
+        weights_file.flush()  # a full disk shows here, named for the weights, not inside the losses' block
+        with atomic_write(losses_path(path)) as losses_file:
+            np.save(losses_file, np.asarray(losses, np.float32))
+            losses_file.flush()
+            record_in_manifest(path, sha256, meta)
+    return sha256
 
 
 def record_in_manifest(path, sha256, meta=None, manifest=None):
@@ -46,7 +74,7 @@ def _read_manifest(manifest):
         return {}
     try:
         entries = json.loads(manifest.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (json.JSONDecodeError, UnicodeDecodeError, IsADirectoryError) as err:
         entries = err
     if not isinstance(entries, dict):
         raise ValueError(f"{manifest} is not a manifest course_lib wrote ({entries}); restore it (the shipped "
@@ -80,7 +108,7 @@ def load_weights(path, sha256=None, device="cpu"):
                          f"{', '.join(sorted(state))}, where a whole one holds format, model_config, schedule, "
                          "state_dict and meta; use the file save_weights wrote, or retrain it")
     sched = _rebuild_schedule(path, state["schedule"])
-    model = _rebuild_model(path, state["model_config"], state["state_dict"])
+    model = rebuild_model(path, state["model_config"], state["state_dict"])
     model.meta = dict(state.get("meta") or {})
     names = model.meta.get("class_names")
     if names is not None and (len(names) != model.n_cfeat or not all(isinstance(n, str) for n in names)):
@@ -107,7 +135,7 @@ def _rebuild_schedule(path, schedule):
     return sched
 
 
-def _rebuild_model(path, config, state_dict):
+def rebuild_model(path, config, state_dict):
     """The ContextUnet `config` describes, with the tensors of `state_dict`; a ValueError that names what
     differs when they do not fit each other or this version of ContextUnet."""
     fields = list(inspect.signature(ContextUnet).parameters)

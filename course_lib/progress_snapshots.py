@@ -3,6 +3,8 @@
 Notebook 02 draws them live for a learner's run; ``train --snapshots FILE.npz`` keeps them for a long run,
 so the notebook can show the shipped model's own path from noise to sprites without shipping its weights.
 """
+import zipfile
+
 import numpy as np
 import torch
 
@@ -36,10 +38,16 @@ def sample_snapshot(model, sched, steps=SAMPLE_STEPS, per_class=PER_CLASS):
 
 def load_snapshots(path):
     """The (epoch, images (n, 3, H, W) in [-1, 1]) pairs a run recorded, in order, and their steps."""
-    with np.load(path, allow_pickle=False) as f:
-        if str(f.get("format", "")) != SNAPSHOT_FORMAT:
-            raise ValueError(f"{path} is not a snapshot file that train --snapshots wrote ({SNAPSHOT_FORMAT})")
-        epochs, steps, images = f["epochs"], f["steps"], f["images"]
+    not_snapshots = f"{path} is not a snapshot file that train --snapshots wrote ({SNAPSHOT_FORMAT})"
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        arrays = {key: loaded[key] for key in loaded.files} if isinstance(loaded, np.lib.npyio.NpzFile) else {}
+    except (EOFError, ValueError, zipfile.BadZipFile):
+        raise ValueError(f"{not_snapshots}: it is empty, cut short or another kind of file; move it away, or "
+                         "give another --snapshots path") from None
+    if str(arrays.get("format", "")) != SNAPSHOT_FORMAT or not {"epochs", "steps", "images"} <= arrays.keys():
+        raise ValueError(not_snapshots)
+    epochs, steps, images = arrays["epochs"], arrays["steps"], arrays["images"]
     return [(float(e), to_model_space(grid)) for e, grid in zip(epochs, images)], [int(s) for s in steps]
 
 

@@ -37,7 +37,7 @@ from .distributed import (broadcast_buffers, gather_from_ranks, process_group, p
 from .memory import GENERATED_SPRITE_BYTES, check_fits_in_memory
 from .model import ContextUnet
 from .precision import autocast, prepare_input, resolve_precision
-from .pretrained import WEIGHTS_FORMAT
+from .pretrained import WEIGHTS_FORMAT, rebuild_model
 
 CHECKPOINT_FORMAT = "course_lib.checkpoint/1"
 
@@ -267,6 +267,9 @@ def _checkpoint(model, ema_model, optimizer, sched, cfg, step, losses, rng_state
             "world_size": len(rng_states), "rng_per_rank": list(rng_states)}
 
 
+CHECKPOINT_KEYS = ("model_config", "schedule", "model", "ema", "optimizer", "step", "losses", "train_config")
+
+
 def check_resume_path(resume):
     """FileNotFoundError, saying how checkpoints are written, unless `resume` is a file."""
     if not Path(resume).is_file():
@@ -288,6 +291,12 @@ def load_checkpoint(path, world_size=1, map_location="cpu"):
     if kind != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a course_lib training checkpoint ({CHECKPOINT_FORMAT}); resume takes the "
                          "file an earlier run wrote with checkpoint_path (--checkpoint PATH on the command line)")
+    missing = [key for key in CHECKPOINT_KEYS if key not in state]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}, which every checkpoint train writes holds; the file "
+                         "was damaged or edited: resume from another checkpoint, or train again")
+    for weights in ("model", "ema"):  # their names, shapes and values: NaN weights would train or ship NaN
+        rebuild_model(f"{path} ({weights})", state["model_config"], state[weights])
     written_by = state.get("world_size", 1)
     if world_size is not None and written_by != world_size:
         how = "without torchrun" if written_by == 1 else f"with torchrun --nproc_per_node {written_by}"

@@ -117,7 +117,24 @@ def test_report_prints_the_table_of_a_file_and_explains_an_empty_one(tmp_path, c
     assert main(["report", str(lines)]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "| DDIM (η = 0) | 25 | 3.27 | 97.8% |"
     assert main(["report", str(tmp_path / "none.jsonl")]) == 2
+    assert "no file at" in capsys.readouterr().err
+    (tmp_path / "empty.jsonl").write_text("\n")
+    assert main(["report", str(tmp_path / "empty.jsonl")]) == 2
     assert "no evaluate lines in" in capsys.readouterr().err
+
+
+def test_report_shows_one_hot_and_caption_lines_of_one_file_and_names_a_line_without_numbers(tmp_path, capsys):
+    lines = tmp_path / "both.jsonl"
+    one_hot = {"sampler": "ddim", "steps": 25, "guidance": 0.0, "fid": 3.27, "context_acc": 0.978}
+    caption = {"prompt_set": "seen", "sampler": "ddim", "steps": 10, "eta": 0.0, "guidance": 2.0, "n": 100,
+               "all_acc": 0.86, "class_acc": 1.0, "kind_acc": 0.9, "colour_acc": 0.95}
+    lines.write_text(json.dumps(one_hot) + "\n" + json.dumps(caption) + "\n")
+    assert main(["report", str(lines)]) == 0
+    out = capsys.readouterr().out
+    assert "| DDIM (η = 0) | 25 | 3.27 | 97.8% |" in out and "seen" in out
+    lines.write_text(json.dumps({**one_hot, "context_acc": None}) + "\n")
+    assert main(["report", str(lines)]) == 2
+    assert f"{lines}, line 1 holds context_acc None where evaluate writes a number" in capsys.readouterr().err
 
 
 def test_tampered_shipped_weights_are_refused(tmp_path):

@@ -5,11 +5,15 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
+import course_lib.__main__ as cli
+import course_lib.pretrained as pretrained
 from course_lib.__main__ import main
 from course_lib.checkpoint import sha256_of, sole_writer
+from course_lib.progress_snapshots import load_snapshots
 
 TINY = ["train", "--n", "40", "--batch-size", "20", "--n-feat", "8", "--max-steps", "3"]
 
@@ -67,6 +71,77 @@ def test_sample_and_export_never_write_over_what_they_read(tiny_run, tmp_path, c
     shutil.copy(checkpoint, as_pt)
     refused(["export", str(as_pt), "--out", str(as_pt)], capsys, "same file as the checkpoint")
     assert sha256_of(as_pt) == sha256_of(checkpoint)
+
+
+def test_a_broken_manifest_beside_out_is_refused_before_anything_is_written(tiny_run, tmp_path, capsys):
+    weights, checkpoint = tiny_run
+    shipped = tmp_path / "ship" / "run.pt"
+    shipped.parent.mkdir()
+    shutil.copy(weights, shipped)
+    (shipped.parent / "manifest.json").write_text("<<<<<<< HEAD\n")
+    for command in (["export", str(checkpoint)], TINY):
+        refused(command + ["--out", str(shipped)], capsys, "manifest.json is not a manifest course_lib wrote")
+    assert sha256_of(shipped) == sha256_of(weights)
+    assert sorted(p.name for p in shipped.parent.iterdir()) == ["manifest.json", "run.pt"]
+
+
+def test_weights_and_losses_stay_as_they_were_when_the_manifest_cannot_be_written(tiny_run, tmp_path, monkeypatch):
+    weights, checkpoint = tiny_run
+    model, sched = pretrained.load_weights(weights)
+    out = tmp_path / "run.pt"
+    shutil.copy(weights, out)
+    np.save(tmp_path / "run.losses.npy", np.ones(3, np.float32))
+    before = {p.name: sha256_of(p) for p in tmp_path.iterdir()}
+
+    def full_disk(*args, **kwargs):
+        raise ValueError("cannot write manifest.json (No space left on device); nothing was written")
+    monkeypatch.setattr(pretrained, "record_in_manifest", full_disk)
+    with pytest.raises(ValueError, match="nothing was written"):
+        pretrained.ship_weights(model, sched, out, {"steps": 9}, [0.5, 0.25])
+    assert {p.name: sha256_of(p) for p in tmp_path.iterdir()} == before  # no temporary left either
+
+
+def test_the_loss_history_is_an_output_no_other_file_may_share(tmp_path, capsys):
+    refused(TINY + ["--checkpoint", str(tmp_path / "run.losses.npy"), "--out", str(tmp_path / "run.pt")], capsys,
+            "same file as the loss history beside --out")
+    (tmp_path / "w.losses.npy").mkdir()
+    refused(TINY + ["--out", str(tmp_path / "w.pt")], capsys, "the loss history beside --out", "is a folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.losses.npy"]
+
+
+@pytest.mark.parametrize("damage, phrase", [
+    (lambda state: state["ema"].update({k: torch.full_like(v, float("nan")) for k, v in state["ema"].items()
+                                        if v.is_floating_point()}), "NaN or infinity"),
+    (lambda state: state.pop("ema"), "lacks ema"),
+    (lambda state: state["model"].popitem(), "missing"),
+])
+def test_a_damaged_checkpoint_is_neither_exported_nor_resumed(tiny_run, tmp_path, capsys, damage, phrase):
+    _, checkpoint = tiny_run
+    state = torch.load(checkpoint, weights_only=True)
+    damage(state)
+    damaged = tmp_path / "damaged.ckpt"
+    torch.save(state, damaged)
+    refused(["export", str(damaged), "--out", str(tmp_path / "x.pt")], capsys, phrase)
+    refused(TINY + ["--resume", str(damaged), "--max-steps", "5", "--out", str(tmp_path / "y.pt")], capsys, phrase)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["damaged.ckpt"]
+
+
+def test_sample_under_a_file_says_so(tiny_run, tmp_path, capsys):
+    weights, _ = tiny_run
+    (tmp_path / "a.png").write_bytes(b"not a folder")
+    refused(["sample", "--weights", str(weights), "--n", "2", "--steps", "2", "--out", str(tmp_path / "a.png" / "x.png")],
+            capsys, "a folder on that path is a file", "nothing was written")
+
+
+def test_ctrl_c_while_sampling_ends_with_a_line_not_a_traceback(tiny_run, tmp_path, capsys, monkeypatch):
+    weights, _ = tiny_run
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "write_samples", interrupted)
+    assert main(["sample", "--weights", str(weights), "--n", "2", "--out", str(tmp_path / "x.png")]) == 130
+    assert capsys.readouterr().err == "interrupted: every file written so far is whole, and none was half-written\n"
+    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("args, phrase", [
@@ -128,3 +203,25 @@ def test_a_closed_pipe_ends_the_command_quietly():
     done = subprocess.run(f"{sys.executable} -m course_lib vocabulary | head -n 1", shell=True,
                           capture_output=True, text=True, timeout=120)
     assert done.stdout.count("\n") == 1 and "Traceback" not in done.stderr and "Error" not in done.stderr
+
+
+def test_evaluate_with_prompts_checks_its_batch(capsys):
+    refused(["evaluate", "--prompt", "red potion", "--n", "10", "--steps", "2", "--batch", "0"], capsys,
+            "batch must be a positive integer (samples drawn at once), got 0")
+
+
+def test_a_new_run_never_writes_over_another_runs_checkpoint(tiny_run, tmp_path, capsys):
+    _, checkpoint = tiny_run
+    kept = tmp_path / "run.ckpt"
+    shutil.copy(checkpoint, kept)
+    refused(TINY + ["--checkpoint", str(kept), "--out", str(tmp_path / "w.pt")], capsys,
+            "already holds a checkpoint", f"continue that run with --resume {kept}")
+    assert sha256_of(kept) == sha256_of(checkpoint) and not (tmp_path / "w.pt").exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"plain text\n", b"PK\x03\x04 cut short"])
+def test_a_snapshot_file_that_is_empty_or_cut_short_is_named(tmp_path, content):
+    broken = tmp_path / "run.snapshots.npz"
+    broken.write_bytes(content)
+    with pytest.raises(ValueError, match="is not a snapshot file .*: it is empty, cut short or another kind of file"):
+        load_snapshots(broken)
