@@ -148,7 +148,8 @@ def _check_train_files(args):
         check_writable_file(args.checkpoint, "--checkpoint")
     if args.snapshots is not None:
         check_writable_file(args.snapshots, "--snapshots", (".npz",))
-    outputs = {"--out": args.out, "the loss history beside --out": losses_path(args.out), "--snapshots": args.snapshots}
+    outputs = {"--out": args.out, "the loss history beside --out": losses_path(args.out),
+               "--snapshots": args.snapshots}
     data = args.data if Path(args.data).exists() else None  # not the generator's names
     check_outputs_spare_inputs({**outputs, "--checkpoint": args.checkpoint}, {"--data": data, "--init": args.init})
     check_outputs_spare_inputs(outputs, {"--resume": args.resume})  # --checkpoint may be --resume: it goes on

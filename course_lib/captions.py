@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from .data import SpriteDataset, to_model_space
+from .memory import GENERATED_SPRITE_BYTES, check_fits_in_memory
 from .sprites import CLASS_NAMES, COLOUR_NAMES, KIND_NAMES, generate_sprite_attributes
 
 __all__ = ["VOCABULARY", "CAPTION_COLOURS", "HELD_OUT", "MIX_GUIDANCE", "MIX_COMPOSE", "encode_caption",
@@ -255,7 +256,11 @@ def caption_dataset(n=89_400, seed=0, word_keep=WORD_KEEP, held_out=True, hybrid
         raise ValueError(f"hybrids is a share of n between 0 and 1 (e.g. 0.2), got {hybrids!r}")
     images, attributes = generate_sprite_attributes(n, seed=seed)
     if repeat_words:
-        rows = np.repeat(np.arange(n), _copies(attributes, check_repeat_words(repeat_words)))  # (n + extra copies,)
+        copies = _copies(attributes, check_repeat_words(repeat_words))  # (n,)
+        total = int(copies.sum())
+        check_fits_in_memory(total * GENERATED_SPRITE_BYTES, f"{total:,} sprites with their repeated copies",
+                             "repeat fewer words, or each fewer times")
+        rows = np.repeat(np.arange(n), copies)  # (n + extra copies,)
         images, attributes = images[rows], {key: values[rows] for key, values in attributes.items()}
     keep = np.random.default_rng((seed, 101)).random((len(images), len(VOCABULARY))) < word_keep
     labels = _caption_vectors(attributes, keep)

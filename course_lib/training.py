@@ -392,6 +392,10 @@ def _train(model, sched, images, labels, cfg, resume, callback, device, world):
     if resume is not None:
         state = load_checkpoint(resume, world.size, map_location=device)
         check_same_run(state, model, sched, cfg, n, resume)
+        if cfg.max_steps is not None and state["step"] > cfg.max_steps:
+            raise ValueError(f"{resume} is at step {state['step']}, past max_steps {cfg.max_steps} (--max-steps), so "
+                             f"there is nothing to train: raise it above {state['step']} to train on, or ship the "
+                             f"checkpoint as it is (`python -m course_lib export {resume} --out PATH`)")
         model.load_state_dict(state["model"])
         ema_model.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])

@@ -129,8 +129,9 @@ def test_a_damaged_checkpoint_is_neither_exported_nor_resumed(tiny_run, tmp_path
 def test_sample_under_a_file_says_so(tiny_run, tmp_path, capsys):
     weights, _ = tiny_run
     (tmp_path / "a.png").write_bytes(b"not a folder")
-    refused(["sample", "--weights", str(weights), "--n", "2", "--steps", "2", "--out", str(tmp_path / "a.png" / "x.png")],
-            capsys, "a folder on that path is a file", "nothing was written")
+    below_a_file = tmp_path / "a.png" / "x.png"
+    refused(["sample", "--weights", str(weights), "--n", "2", "--steps", "2", "--out", str(below_a_file)], capsys,
+            "a folder on that path is a file", "nothing was written")
 
 
 def test_ctrl_c_while_sampling_ends_with_a_line_not_a_traceback(tiny_run, tmp_path, capsys, monkeypatch):
@@ -225,3 +226,17 @@ def test_a_snapshot_file_that_is_empty_or_cut_short_is_named(tmp_path, content):
     broken.write_bytes(content)
     with pytest.raises(ValueError, match="is not a snapshot file .*: it is empty, cut short or another kind of file"):
         load_snapshots(broken)
+
+
+def test_a_resume_already_past_max_steps_says_there_is_nothing_to_train(tiny_run, tmp_path, capsys):
+    _, checkpoint = tiny_run  # at step 3
+    refused(TINY + ["--resume", str(checkpoint), "--max-steps", "2", "--out", str(tmp_path / "w.pt")], capsys,
+            "is at step 3, past max_steps 2 (--max-steps), so there is nothing to train", "course_lib export")
+    assert not any(tmp_path.iterdir())
+
+
+def test_repeated_words_that_would_not_fit_in_memory_are_refused(tmp_path, capsys):
+    refused(["train", "--data", "captions", "--n", "20", "--repeat-words", "staff=100000000", "--max-steps", "1",
+             "--out", str(tmp_path / "w.pt")], capsys, "sprites with their repeated copies needs about",
+            "repeat fewer words, or each fewer times")
+    assert not any(tmp_path.iterdir())
