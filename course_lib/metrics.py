@@ -310,6 +310,7 @@ def evaluate(model, sched, sampler="ddim", steps=25, n=1000, guidance=0.0, seed=
     if n % classes:
         raise ValueError(f"n must be a multiple of {classes} so that every class gets n/{classes} samples, "
                          f"got {n}; try {n - n % classes + classes}")
+    _check_positive_int("batch", batch, " (samples drawn at once)")
     check_fits_in_memory(n * (GENERATED_SPRITE_BYTES + SPRITE_TENSOR_BYTES), f"evaluating {n:,} samples",
                          "ask for fewer (--n)")
     kwargs = {**sampler_options(sampler, steps, eta), "precision": precision}

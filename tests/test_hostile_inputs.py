@@ -86,7 +86,7 @@ def test_a_broken_manifest_beside_out_is_refused_before_anything_is_written(tiny
 
 
 def test_weights_and_losses_stay_as_they_were_when_the_manifest_cannot_be_written(tiny_run, tmp_path, monkeypatch):
-    weights, checkpoint = tiny_run
+    weights, _ = tiny_run
     model, sched = pretrained.load_weights(weights)
     out = tmp_path / "run.pt"
     shutil.copy(weights, out)

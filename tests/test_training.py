@@ -206,6 +206,12 @@ def _train_in(folder, *extra):
     return [*KILLABLE_RUN, "--checkpoint", str(folder / "run.ckpt"), "--out", str(folder / "w.pt"), *extra]
 
 
+def _default_ctrl_c():
+    """In the child: SIGINT as a terminal delivers it, also when the tests run as a background job, which
+    starts with SIGINT ignored (Python then never raises KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture(scope="module")
 def uninterrupted_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("uninterrupted")
@@ -219,7 +225,7 @@ def uninterrupted_run(tmp_path_factory):
 def test_a_killed_train_process_resumes_exactly(uninterrupted_run, tmp_path, signal_number):
     checkpoint = tmp_path / "run.ckpt"
     run = subprocess.Popen(_train_in(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           env=ONE_THREAD)
+                           env=ONE_THREAD, preexec_fn=_default_ctrl_c)
     deadline = time.monotonic() + 300
     while not checkpoint.exists():  # kill it as soon as it has written its first checkpoint
         assert run.poll() is None, run.communicate()[1][-2000:]
