@@ -41,7 +41,10 @@ def load_snapshots(path):
     not_snapshots = f"{path} is not a snapshot file that train --snapshots wrote ({SNAPSHOT_FORMAT})"
     try:
         loaded = np.load(path, allow_pickle=False)
-        arrays = {key: loaded[key] for key in loaded.files} if isinstance(loaded, np.lib.npyio.NpzFile) else {}
+        arrays = {}
+        if isinstance(loaded, np.lib.npyio.NpzFile):  # a plain .npy under that name loads as one array
+            with loaded:
+                arrays = {key: loaded[key] for key in loaded.files}
     except (EOFError, ValueError, zipfile.BadZipFile):
         raise ValueError(f"{not_snapshots}: it is empty, cut short or another kind of file; move it away, or "
                          "give another --snapshots path") from None
